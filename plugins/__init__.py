@@ -1,0 +1,1 @@
+"""Qualia's built-in plugins: one sub-package each, exposing a ``plugin`` object."""

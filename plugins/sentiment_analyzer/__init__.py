@@ -1,0 +1,159 @@
+"""sentiment_analyzer: polarity per utterance, per speaker and for the meeting.
+
+Units are utterances; a long utterance is split into sentences by a rule-based
+splitter and scored per sentence, then averaged by words, because lexicon
+analyzers (VADER/LeIA above all) saturate on paragraphs.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from typing import Any
+
+from plugins.sentiment_analyzer.engines import ENGINE_NAMES, Score, scorer_for
+from plugins.word_frequency import document_segments
+from qualia_pipelines.core.contract import Parameter, Plugin, PluginInputError
+from qualia_pipelines.core.text import detect_language, split_sentences
+
+_EXAMPLES = 3
+LABELS = ("positive", "neutral", "negative")
+
+
+def run(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    document = inputs["cleaned_document"]
+    segments = document_segments(document, "sentiment_analyzer")
+    language = sentiment_language(params["language"], document, segments)
+    scorer = scorer_for(language)
+    threshold = params["polarity_threshold"]
+    scored = [scored_segment(segment, scorer, threshold) for segment in segments if segment["text"].strip()]
+    polarity = weighted_mean([(row["polarity"], row["words"]) for row in scored])
+    subjectivities = [(row["subjectivity"], row["words"]) for row in scored if row["subjectivity"] is not None]
+    positives = sorted((r for r in scored if r["label"] == "positive"), key=lambda r: -r["polarity"])
+    negatives = sorted((r for r in scored if r["label"] == "negative"), key=lambda r: r["polarity"])
+    include = params["include_examples"]
+    return {
+        "sentiment": {
+            "polarity": round(polarity, 4),
+            "subjectivity": round(weighted_mean(subjectivities), 4) if subjectivities else None,
+            "sentiment_label": label_for(polarity, threshold),
+            "engine": ENGINE_NAMES[language],
+            "language": language,
+            "threshold": threshold,
+            "statistics": polarity_statistics(scored),
+            "segment_sentiments": scored if params["analyze_segments"] else [],
+            "by_speaker": speaker_sentiment(scored, threshold),
+            "most_positive": positives[:_EXAMPLES] if include else [],
+            "most_negative": negatives[:_EXAMPLES] if include else [],
+        }
+    }
+
+
+def sentiment_language(requested: str, document: Mapping[str, Any], segments: list[Mapping[str, Any]]) -> str:
+    language = requested
+    if language == "auto":
+        language = document.get("language") or ""
+        if language not in ENGINE_NAMES:
+            language = detect_language(" ".join(segment["text"] for segment in segments[:400]))
+    if language not in ENGINE_NAMES:
+        raise PluginInputError(
+            f"sentiment_analyzer: no sentiment engine for language {language!r} "
+            f"(supported: {', '.join(ENGINE_NAMES)}); set the parameter language=pt or language=en"
+        )
+    return language
+
+
+def scored_segment(segment: Mapping[str, Any], scorer: Any, threshold: float) -> dict[str, Any]:
+    sentences = split_sentences(segment["text"]) or [segment["text"]]
+    scores: list[tuple[Score, int]] = [(scorer(sentence), len(sentence.split())) for sentence in sentences]
+    polarity = weighted_mean([(score.polarity, words) for score, words in scores])
+    subjective = [(score.subjectivity, words) for score, words in scores if score.subjectivity is not None]
+    return {
+        "speaker": segment.get("speaker"),
+        "start": segment.get("start"),
+        "end": segment.get("end"),
+        "text": segment["text"],
+        "words": sum(words for _, words in scores),
+        "polarity": round(polarity, 4),
+        "subjectivity": round(weighted_mean(subjective), 4) if subjective else None,
+        "label": label_for(polarity, threshold),
+    }
+
+
+def weighted_mean(pairs: list[tuple[float, int]]) -> float:
+    total = sum(weight for _, weight in pairs)
+    return sum(value * weight for value, weight in pairs) / total if total else 0.0
+
+
+def label_for(polarity: float, threshold: float) -> str:
+    if polarity > threshold:
+        return "positive"
+    if polarity < -threshold:
+        return "negative"
+    return "neutral"
+
+
+def polarity_statistics(scored: list[dict[str, Any]]) -> dict[str, Any]:
+    values = [row["polarity"] for row in scored]
+    count = len(values)
+    return {
+        "segments": count,
+        "mean": round(statistics.fmean(values), 4) if values else 0.0,
+        "std": round(statistics.pstdev(values), 4) if values else 0.0,
+        "min": min(values, default=0.0),
+        "max": max(values, default=0.0),
+        **{
+            f"share_{label}": round(sum(r["label"] == label for r in scored) / count, 4) if count else 0.0
+            for label in LABELS
+        },
+    }
+
+
+def speaker_sentiment(scored: list[dict[str, Any]], threshold: float) -> list[dict[str, Any]]:
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for row in scored:
+        rows.setdefault(row["speaker"] or "(no speaker)", []).append(row)
+    table = []
+    for speaker, own in rows.items():
+        polarity = weighted_mean([(r["polarity"], r["words"]) for r in own])
+        table.append(
+            {
+                "speaker": speaker,
+                "segments": len(own),
+                "polarity": round(polarity, 4),
+                "label": label_for(polarity, threshold),
+                **{label: sum(r["label"] == label for r in own) for label in LABELS},
+            }
+        )
+    return sorted(table, key=lambda row: -row["segments"])
+
+
+plugin = Plugin(
+    id="sentiment_analyzer",
+    kind="analyzer",
+    version="1.0.0",
+    description="Sentiment per utterance, speaker and meeting: TextBlob (English) and LeIA (Portuguese), "
+    "picked by the detected language.",
+    requires=("cleaned_document",),
+    provides=("sentiment",),
+    run=run,
+    parameters=(
+        Parameter(
+            "language",
+            "choice",
+            "auto",
+            "Language of the analyzer; auto uses the detected language.",
+            choices=("auto", "pt", "en"),
+        ),
+        Parameter(
+            "polarity_threshold",
+            "float",
+            0.1,
+            "Polarity beyond ±threshold is positive/negative.",
+            minimum=0.0,
+            maximum=1.0,
+        ),
+        Parameter("analyze_segments", "bool", True, "List the sentiment of every utterance."),
+        Parameter("include_examples", "bool", True, "List the most positive and most negative utterances."),
+    ),
+)

@@ -1,0 +1,96 @@
+"""Cleaning steps for meeting transcripts, each a small pure function over segments."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import replace
+
+from qualia_pipelines.core.text import fold_accents
+from qualia_pipelines.core.transcript import Segment
+
+SYSTEM_SPEAKERS = frozenset({"sistema", "system"})
+_NAME = r"[\w .,'’()@-]{1,80}"
+SYSTEM_MESSAGE = re.compile(
+    "|".join(
+        [
+            r"(?:the )?recording (?:has )?(?:started|stopped|ended|paused|resumed)",
+            r"(?:\w+ )?(?:started|stopped) (?:recording|transcription)",
+            r"transcription (?:has )?(?:started|stopped|ended)",
+            rf"{_NAME} (?:has )?(?:joined|left) the (?:meeting|call|conversation)",
+            rf"{_NAME} is (?:now )?presenting",
+            rf"{_NAME} stopped presenting",
+            r"(?:a )?grava[cç][aã]o (?:foi )?(?:iniciada|encerrada|interrompida|finalizada|pausada|retomada)",
+            r"(?:a )?transcri[cç][aã]o (?:foi )?(?:iniciada|encerrada|interrompida|finalizada)",
+            rf"{_NAME} (?:entrou|saiu) (?:na|da) (?:reuni[aã]o|chamada)",
+            rf"{_NAME} est[aá] apresentando",
+            rf"{_NAME} (?:parou|deixou) de apresentar",
+            rf"{_NAME} (?:come[cç]ou|iniciou|parou) (?:a|de) gravar",
+        ]
+    ),
+    re.IGNORECASE,
+)
+
+
+def is_system_message(segment: Segment) -> bool:
+    if segment.speaker and fold_accents(segment.speaker).strip().casefold() in SYSTEM_SPEAKERS:
+        return True
+    return SYSTEM_MESSAGE.fullmatch(segment.text.strip().rstrip(".!")) is not None
+
+
+def tidy_name(name: str) -> str:
+    return " ".join(name.split())
+
+
+def canonical_speakers(segments: list[Segment]) -> dict[str, str]:
+    """Map every spelling of a name to its most used spelling.
+
+    "Júlia Ferreira", "julia ferreira" and "JÚLIA  FERREIRA" are one person;
+    the spelling used most wins, and on a tie the one with accents and capitals.
+    """
+    spellings: dict[str, Counter[str]] = {}
+    for segment in segments:
+        if segment.speaker:
+            name = tidy_name(segment.speaker)
+            spellings.setdefault(fold_accents(name).casefold(), Counter())[name] += 1
+    mapping: dict[str, str] = {}
+    for counts in spellings.values():
+        best = max(counts, key=lambda n: (counts[n], n != fold_accents(n), n != n.lower(), n != n.upper()))
+        for name in counts:
+            mapping[name] = best
+    return mapping
+
+
+def with_normalised_speakers(segments: list[Segment]) -> list[Segment]:
+    mapping = canonical_speakers(segments)
+    return [
+        replace(segment, speaker=mapping[tidy_name(segment.speaker)]) if segment.speaker else segment
+        for segment in segments
+    ]
+
+
+def merged_consecutive(segments: list[Segment]) -> list[Segment]:
+    """Adjacent turns of the same speaker become one (first start, last end)."""
+    merged: list[Segment] = []
+    for segment in segments:
+        previous = merged[-1] if merged else None
+        if previous and segment.speaker and previous.speaker == segment.speaker:
+            end = segment.end if segment.end is not None else previous.end
+            merged[-1] = Segment(previous.speaker, previous.start, end, f"{previous.text} {segment.text}")
+        else:
+            merged.append(segment)
+    return merged
+
+
+def clock(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def rendered_text(segments: list[Segment], with_timestamps: bool) -> str:
+    lines = []
+    for segment in segments:
+        prefix = f"[{clock(segment.start)}] " if with_timestamps and segment.start is not None else ""
+        speaker = f"{segment.speaker}: " if segment.speaker else ""
+        lines.append(f"{prefix}{speaker}{segment.text}")
+    return "\n".join(lines)

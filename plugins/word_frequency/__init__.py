@@ -1,0 +1,134 @@
+"""word_frequency: which words a meeting is about, overall and per speaker."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from qualia_pipelines.core.contract import Parameter, Plugin, PluginInputError
+from qualia_pipelines.core.text import (
+    SUPPORTED_LANGUAGES,
+    UNDETERMINED,
+    WORD_PATTERN,
+    detect_language,
+    normalise_quotes,
+    stop_words,
+)
+
+
+def run(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    document = inputs["cleaned_document"]
+    segments = document_segments(document, "word_frequency")
+    language = resolved_language(params["language"], document, segments)
+    counts = counted_words(segment["text"] for segment in segments)
+    total_tokens = sum(counts.values())
+    kept = kept_words(counts, language, params)
+    ordered = dict(sorted(kept.items(), key=lambda item: (-item[1], item[0])))
+    counted = sum(ordered.values())
+    top = [
+        {"word": word, "count": count, "share": round(count / counted, 6)}
+        for word, count in list(ordered.items())[: params["max_words"]]
+    ]
+    by_speaker: dict[str, dict[str, int]] = {}
+    if params["by_speaker"]:
+        by_speaker = speaker_frequencies(segments, language, params)
+    return {
+        "word_frequencies": ordered,
+        "top_words": top,
+        "vocabulary_size": len(ordered),
+        "total_tokens": total_tokens,
+        "counted_tokens": counted,
+        "hapax_legomena": sum(1 for count in ordered.values() if count == 1),
+        "language": language,
+        "speaker_frequencies": by_speaker,
+    }
+
+
+def document_segments(document: Any, plugin_id: str) -> list[Mapping[str, Any]]:
+    """The segments of a cleaned document, or a clear error about its shape."""
+    if not isinstance(document, Mapping) or not isinstance(document.get("segments"), list):
+        raise PluginInputError(f"{plugin_id} needs a cleaned document with a 'segments' list")
+    for index, segment in enumerate(document["segments"]):
+        if not isinstance(segment, Mapping) or not isinstance(segment.get("text"), str):
+            raise PluginInputError(f"{plugin_id}: segment {index} of the cleaned document has no 'text'")
+    return document["segments"]
+
+
+def resolved_language(requested: str, document: Mapping[str, Any], segments: list[Mapping[str, Any]]) -> str:
+    if requested != "auto":
+        return requested
+    language = document.get("language")
+    if language in SUPPORTED_LANGUAGES:
+        return language
+    return detect_language(" ".join(segment["text"] for segment in segments[:400]))
+
+
+def counted_words(texts: Iterable[str]) -> Counter[str]:
+    """Word counts over ``texts``: one regex pass per text, counting in C."""
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(WORD_PATTERN.findall(text))
+    return counts
+
+
+def kept_words(counts: Counter[str], language: str, params: Mapping[str, Any]) -> dict[str, int]:
+    """Fold case and quotes, then drop stop words and short words (on distinct words only)."""
+    stops = stop_words(language) if params["remove_stopwords"] and language != UNDETERMINED else frozenset()
+    kept: Counter[str] = Counter()
+    for word, count in counts.items():
+        folded = normalise_quotes(word)
+        if len(folded) < params["min_word_length"] or folded.lower() in stops:
+            continue
+        kept[folded if params["case_sensitive"] else folded.lower()] += count
+    return dict(kept)
+
+
+def speaker_frequencies(
+    segments: list[Mapping[str, Any]], language: str, params: Mapping[str, Any]
+) -> dict[str, dict[str, int]]:
+    texts: dict[str, list[str]] = {}
+    for segment in segments:
+        texts.setdefault(segment.get("speaker") or "(no speaker)", []).append(segment["text"])
+    result = {}
+    for speaker, parts in texts.items():
+        kept = kept_words(counted_words(parts), language, params)
+        ranked = sorted(kept.items(), key=lambda item: (-item[1], item[0]))[: params["max_words"]]
+        result[speaker] = dict(ranked)
+    return result
+
+
+plugin = Plugin(
+    id="word_frequency",
+    kind="analyzer",
+    version="1.0.0",
+    description="Counts words (Unicode-aware, stop words removed for the language) overall and per speaker.",
+    requires=("cleaned_document",),
+    provides=(
+        "word_frequencies",
+        "top_words",
+        "vocabulary_size",
+        "total_tokens",
+        "counted_tokens",
+        "hapax_legomena",
+        "language",
+        "speaker_frequencies",
+    ),
+    run=run,
+    parameters=(
+        Parameter("min_word_length", "int", 3, "Ignore words shorter than this many letters.", minimum=1, maximum=50),
+        Parameter(
+            "max_words", "int", 100, "How many words to list in top_words and per speaker.", minimum=1, maximum=100_000
+        ),
+        Parameter("case_sensitive", "bool", False, "Count 'Qualia' and 'qualia' apart."),
+        Parameter("remove_stopwords", "bool", True, "Drop the language's stop words and conversational fillers."),
+        Parameter(
+            "language",
+            "choice",
+            "auto",
+            "Language of the stop words; auto uses the detected language.",
+            choices=("auto", "pt", "en", "es"),
+        ),
+        Parameter("by_speaker", "bool", False, "Also count words per speaker."),
+    ),
+)

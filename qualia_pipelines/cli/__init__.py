@@ -1,0 +1,36 @@
+"""The `qualia` command line: thin commands over the engine and registry.
+
+Start-up is kept fast by importing heavy libraries (plotly, pandas, textblob,
+Dagster) only inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from qualia_pipelines.cli import analysis, menu, project
+
+app = typer.Typer(
+    name="qualia",
+    help="Qualia Pipelines: quantified, reproducible insight from meeting transcripts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("list")(project.list_plugins)
+app.command()(project.inspect)
+app.command()(analysis.analyze)
+app.command()(analysis.process)
+app.command()(analysis.visualize)
+app.command()(analysis.pipeline)
+app.command()(analysis.batch)
+app.command()(analysis.watch)
+app.command()(analysis.export)
+app.add_typer(project.config_app, name="config")
+app.command()(project.init)
+app.command()(project.create)
+app.command()(menu.menu)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,41 @@
+"""Noticing files that have finished arriving in a folder.
+
+A file is settled once its size and modification time are the same at two
+looks taken some time apart: a transcript still being copied keeps growing
+and is left for a later look. Shared by `qualia watch` and the inbox sensor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from qualia_pipelines.core.readers import SUPPORTED_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class Observation:
+    size: int
+    mtime_ns: int
+
+
+def observe(folder: Path) -> dict[str, Observation]:
+    """Size and mtime of every supported, non-hidden file below ``folder``."""
+    seen: dict[str, Observation] = {}
+    if not folder.is_dir():
+        return seen
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() not in SUPPORTED_EXTENSIONS or path.name.startswith("."):
+            continue
+        try:
+            stat = path.stat()
+        except OSError:  # vanished between listing and stat
+            continue
+        if path.is_file():
+            seen[str(path)] = Observation(stat.st_size, stat.st_mtime_ns)
+    return seen
+
+
+def settled(previous: dict[str, Observation], current: dict[str, Observation]) -> list[str]:
+    """Paths present in both looks and unchanged between them."""
+    return [path for path, now in current.items() if previous.get(path) == now]

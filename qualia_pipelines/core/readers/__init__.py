@@ -1,0 +1,142 @@
+"""Read any supported transcript file (or text) into a :class:`Transcript`.
+
+Format comes from the extension and is confirmed by the content; the file is
+only ever opened for reading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from qualia_pipelines.core.readers.cues import looks_like_srt, parse_srt, parse_vtt
+from qualia_pipelines.core.readers.decoding import binary_kind, decode_transcript_bytes
+from qualia_pipelines.core.readers.docx import docx_lines, parse_docx_lines
+from qualia_pipelines.core.readers.errors import TranscriptError
+from qualia_pipelines.core.readers.plaintext import parse_lines
+from qualia_pipelines.core.text import detect_language
+from qualia_pipelines.core.transcript import Segment, Transcript
+
+SUPPORTED_EXTENSIONS: tuple[str, ...] = (".vtt", ".docx", ".txt", ".srt")
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "SUPPORTED_EXTENSIONS",
+    "TranscriptError",
+    "read_file_bytes",
+    "read_transcript",
+    "transcript_from_bytes",
+    "transcript_from_text",
+]
+
+
+def read_transcript(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES) -> Transcript:
+    """Parse the file at ``path``; raise TranscriptError naming it if that is impossible."""
+    file = Path(path)
+    return transcript_from_bytes(read_file_bytes(file, max_bytes), file.name, source=str(file), max_bytes=max_bytes)
+
+
+def read_file_bytes(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The raw bytes of a transcript file, refusing unsupported types and oversized files."""
+    file = Path(path)
+    source = str(file)
+    _check_extension(file.name, source)
+    try:
+        size = file.stat().st_size
+        if not file.is_file():
+            raise TranscriptError(source, "not a regular file")
+        if size > max_bytes:
+            raise TranscriptError(source, f"file is {size:,} bytes, over the size limit of {max_bytes:,} bytes")
+        with file.open("rb") as handle:
+            return handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise TranscriptError(source, "file not found") from None
+    except PermissionError:
+        raise TranscriptError(source, "permission denied") from None
+    except IsADirectoryError:
+        raise TranscriptError(source, "not a regular file") from None
+
+
+def transcript_from_bytes(
+    data: bytes, filename: str, source: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+) -> Transcript:
+    """Parse in-memory file content; ``filename`` decides the format by its extension."""
+    source = source or filename
+    extension = _check_extension(filename, source)
+    if len(data) > max_bytes:
+        raise TranscriptError(source, f"file is over the size limit of {max_bytes:,} bytes")
+    if not data:
+        raise TranscriptError(source, "the file is empty")
+    content_hash = hashlib.sha256(data).hexdigest()
+    if extension == ".docx":
+        return _docx_transcript(data, source, content_hash)
+    decoded = decode_transcript_bytes(data, source)
+    if not decoded.text.strip():
+        raise TranscriptError(source, "the file contains only whitespace")
+    segments, fmt = _text_segments(decoded.text, extension, source)
+    return _transcript(source, fmt, content_hash, segments, decoded.encoding, decoded.repairs, {})
+
+
+def transcript_from_text(text: str, source: str = "<text>") -> Transcript:
+    """Parse text handed over directly (API bodies, tests) as a .txt/.vtt/.srt would be."""
+    if not text.strip():
+        raise TranscriptError(source, "the text is empty")
+    data = text.encode("utf-8")
+    normalised = text.replace("\r\n", "\n").replace("\r", "\n")
+    segments, fmt = _text_segments(normalised, ".txt", source)
+    return _transcript(source, fmt, hashlib.sha256(data).hexdigest(), segments, "utf-8", 0, {})
+
+
+def _check_extension(filename: str, source: str) -> str:
+    extension = Path(filename).suffix.lower()
+    if extension not in SUPPORTED_EXTENSIONS:
+        shown = extension or "(none)"
+        raise TranscriptError(source, f"unsupported file type {shown}; supported: {', '.join(SUPPORTED_EXTENSIONS)}")
+    return extension
+
+
+def _text_segments(text: str, extension: str, source: str) -> tuple[list[Segment], str]:
+    stripped = text.lstrip("\ufeff \n\t")
+    if extension == ".vtt" or stripped.startswith("WEBVTT"):
+        return parse_vtt(stripped, source), "vtt"
+    if extension == ".srt" or looks_like_srt(stripped):
+        return parse_srt(stripped, source), "srt"
+    segments, fmt = parse_lines(text)
+    if not segments:
+        raise TranscriptError(source, "no text found")
+    return segments, fmt
+
+
+def _docx_transcript(data: bytes, source: str, content_hash: str) -> Transcript:
+    kind = binary_kind(data)
+    if kind and kind != "a ZIP archive":
+        raise TranscriptError(source, f"this is {kind}, not a .docx document")
+    segments, metadata = parse_docx_lines(docx_lines(data, source))
+    if not segments:
+        raise TranscriptError(source, "the document contains no text")
+    fmt = "docx" if any(segment.speaker for segment in segments) else "docx-plain"
+    return _transcript(source, fmt, content_hash, segments, "utf-8", 0, metadata)
+
+
+def _transcript(
+    source: str,
+    fmt: str,
+    content_hash: str,
+    segments: list[Segment],
+    encoding: str,
+    repairs: int,
+    metadata: dict,
+) -> Transcript:
+    language = detect_language(" ".join(segment.text for segment in segments[:400]))
+    return Transcript(
+        source=source,
+        format=fmt,
+        language=language,
+        content_hash=content_hash,
+        segments=tuple(segments),
+        encoding=encoding,
+        encoding_repairs=repairs,
+        metadata=metadata,
+    )

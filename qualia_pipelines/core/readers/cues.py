@@ -1,0 +1,116 @@
+"""Cue-based subtitle formats: Teams WebVTT and SRT.
+
+Both are blocks separated by blank lines with a ``start --> end`` timing line.
+A malformed timing line is an error naming the line: silently dropping a cue
+would lose part of the meeting without anyone noticing.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from qualia_pipelines.core.readers.errors import TranscriptError
+from qualia_pipelines.core.transcript import Segment
+
+_VTT_TIME = r"(?:(\d+):)?([0-5]?\d):([0-5]\d)[.,](\d{1,3})"
+_TIMING = re.compile(rf"^\s*{_VTT_TIME}\s*-->\s*{_VTT_TIME}(?:\s+.*)?$")
+_VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+([^>]+)>", re.IGNORECASE)
+_TAG = re.compile(r"</?[a-zA-Z][^>]*>|<\d[\d:.]*>")
+_SPEAKER_PREFIX = re.compile(r"^(?:-\s*)?([A-Za-zÀ-ÿ][\w .'’-]{0,40}?)\s*:\s+(\S.*)$", re.DOTALL)
+_VTT_SKIPPED_BLOCKS = ("NOTE", "STYLE", "REGION")
+
+
+def seconds_from_clock(hours: str | None, minutes: str, seconds: str, fraction: str = "0") -> float:
+    """Seconds from clock parts; the fraction is read as decimal digits (``5`` = 0.5 s)."""
+    return int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds) + float(f"0.{fraction}")
+
+
+def parse_vtt(text: str, source: str) -> list[Segment]:
+    lines = text.split("\n")
+    if not lines[0].lstrip("\ufeff").startswith("WEBVTT"):
+        raise TranscriptError(source, "not a WebVTT file: the first line must start with WEBVTT")
+    segments = _parse_cue_blocks(lines[1:], source, first_line_number=2, voice_tags=True)
+    if not segments:
+        raise TranscriptError(source, "the WebVTT file has no cues with text")
+    return segments
+
+
+def parse_srt(text: str, source: str) -> list[Segment]:
+    segments = _parse_cue_blocks(text.split("\n"), source, first_line_number=1, voice_tags=False)
+    if not segments:
+        raise TranscriptError(source, "not an SRT file: no numbered cues with timings found")
+    return segments
+
+
+def looks_like_srt(text: str) -> bool:
+    head = [line for line in text.split("\n")[:6] if line.strip()]
+    return len(head) >= 2 and head[0].strip().isdigit() and "-->" in head[1]
+
+
+def _parse_cue_blocks(lines: list[str], source: str, first_line_number: int, voice_tags: bool) -> list[Segment]:
+    segments: list[Segment] = []
+    for number, block in _blocks(lines, first_line_number):
+        timing_index = next((i for i, line in enumerate(block) if "-->" in line), None)
+        if timing_index is None:
+            if block[0].split(" ")[0] in _VTT_SKIPPED_BLOCKS:
+                continue
+            if segments:  # a blank line inside a cue's text: keep the text, do not lose it
+                previous = segments[-1]
+                merged = f"{previous.text} {_plain(' '.join(block))}".strip()
+                segments[-1] = Segment(previous.speaker, previous.start, previous.end, merged)
+            continue
+        start, end = _timing(block[timing_index], source, number + timing_index)
+        raw = "\n".join(block[timing_index + 1 :])
+        speaker, body = _voice_and_text(raw) if voice_tags else _prefixed_speaker(raw)
+        if body:
+            segments.append(Segment(speaker=speaker, start=start, end=end, text=body))
+    return segments
+
+
+def _blocks(lines: list[str], first_line_number: int) -> list[tuple[int, list[str]]]:
+    blocks: list[tuple[int, list[str]]] = []
+    current: list[str] = []
+    start = first_line_number
+    for offset, line in enumerate(lines):
+        if line.strip():
+            if not current:
+                start = first_line_number + offset
+            current.append(line.rstrip())
+        elif current:
+            blocks.append((start, current))
+            current = []
+    if current:
+        blocks.append((start, current))
+    return blocks
+
+
+def _timing(line: str, source: str, line_number: int) -> tuple[float, float]:
+    match = _TIMING.match(line)
+    if not match:
+        raise TranscriptError(source, f"line {line_number}: malformed cue timing {line.strip()!r}")
+    parts = match.groups()
+    start = seconds_from_clock(*parts[:4])
+    end = seconds_from_clock(*parts[4:])
+    if end < start:
+        raise TranscriptError(source, f"line {line_number}: cue ends before it starts {line.strip()!r}")
+    return start, end
+
+
+def _voice_and_text(raw: str) -> tuple[str | None, str]:
+    voice = _VOICE.search(raw)
+    speaker = html.unescape(voice.group(1)).strip() if voice else None
+    return speaker or None, _plain(raw)
+
+
+def _prefixed_speaker(raw: str) -> tuple[str | None, str]:
+    text = _plain(raw)
+    match = _SPEAKER_PREFIX.match(text)
+    if match:
+        return match.group(1).strip(), match.group(2).strip()
+    return None, text
+
+
+def _plain(raw: str) -> str:
+    without_tags = _TAG.sub("", raw)
+    return " ".join(html.unescape(without_tags).split())

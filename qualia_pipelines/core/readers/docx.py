@@ -1,0 +1,79 @@
+"""Teams DOCX transcripts: ``Speaker Name   0:03`` paragraphs followed by speech.
+
+Paragraphs before the first speaker line (title, date) become metadata. Teams
+DOCX gives start times only, so a turn is taken to end when the next begins;
+the last turn has no end.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from typing import Any
+
+from qualia_pipelines.core.readers.cues import seconds_from_clock
+from qualia_pipelines.core.readers.errors import TranscriptError
+from qualia_pipelines.core.transcript import Segment
+
+_SPEAKER_LINE = re.compile(r"^(?P<name>[^\W\d_][^,!?;:\n]{0,60}?)\s+(?:(\d{1,2}):)?(\d{1,2}):(\d{2})$")
+_MAX_NAME_WORDS = 6
+
+
+def docx_lines(data: bytes, source: str) -> list[str]:
+    """The document's text lines (paragraphs split at line breaks), in order."""
+    if not data.startswith(b"PK\x03\x04"):
+        raise TranscriptError(source, "not a valid .docx file: it is not a ZIP container")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if "word/document.xml" not in archive.namelist():
+                raise TranscriptError(source, "not a valid .docx file: the ZIP has no word/document.xml")
+        import docx  # lazy: python-docx pulls in lxml
+
+        document = docx.Document(io.BytesIO(data))
+    except TranscriptError:
+        raise
+    except Exception as exc:  # zipfile, lxml and python-docx raise many types for corrupt files
+        raise TranscriptError(source, f"not a valid .docx file: {exc}") from None
+    lines: list[str] = []
+    for paragraph in document.paragraphs:
+        lines.extend(line.strip() for line in paragraph.text.split("\n"))
+    return [line for line in lines if line]
+
+
+def parse_docx_lines(lines: list[str]) -> tuple[list[Segment], dict[str, Any]]:
+    turns: list[tuple[str, float, list[str]]] = []
+    preamble: list[str] = []
+    for line in lines:
+        speaker_line = _speaker_and_start(line)
+        if speaker_line:
+            turns.append((*speaker_line, []))
+        elif turns:
+            turns[-1][2].append(line)
+        else:
+            preamble.append(line)
+    metadata: dict[str, Any] = {}
+    if preamble and turns:
+        metadata = {"title": preamble[0], "preamble": preamble}
+    if not turns:
+        segments = [Segment(None, None, None, " ".join(line.split())) for line in preamble]
+        return segments, metadata
+    segments = []
+    for index, (speaker, start, parts) in enumerate(turns):
+        text = " ".join(" ".join(parts).split())
+        if not text:
+            continue
+        end = turns[index + 1][1] if index + 1 < len(turns) else None
+        segments.append(Segment(speaker, start, end if end is not None and end >= start else None, text))
+    return segments, metadata
+
+
+def _speaker_and_start(line: str) -> tuple[str, float] | None:
+    match = _SPEAKER_LINE.match(line)
+    if not match:
+        return None
+    name = " ".join(match.group("name").split())
+    if len(name.split(" ")) > _MAX_NAME_WORDS or name.endswith("."):
+        return None
+    hours, minutes, seconds = match.group(2), match.group(3), match.group(4)
+    return name, seconds_from_clock(hours, minutes, seconds)

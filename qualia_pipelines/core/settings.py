@@ -1,0 +1,142 @@
+"""Project settings: a YAML file (``qualia.yaml``) overlaid by ``QUALIA_*`` variables.
+
+The same settings serve the CLI, the API and the Dagster definitions, so a lab
+server and a laptop differ only in their configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from qualia_pipelines.core.cache import default_cache_dir
+from qualia_pipelines.core.contract import QualiaError
+
+CONFIG_ENV = "QUALIA_CONFIG"
+DEFAULT_CONFIG_NAME = "qualia.yaml"
+_ENV_FIELDS = {
+    "QUALIA_DATA_DIR": "data_dir",
+    "QUALIA_INBOX": "inbox",
+    "QUALIA_OUTPUTS": "outputs",
+    "QUALIA_CACHE_DIR": "cache_dir",
+    "QUALIA_MAX_FILE_MB": "max_file_mb",
+}
+
+
+class ConfigError(QualiaError):
+    """The configuration file is missing, not YAML, or has invalid fields."""
+
+
+class Settings(BaseModel):
+    """Where data lives and how plugins run by default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: Path = Field(Path("data"), description="Root of inbox, outputs and backups.")
+    inbox: Path | None = Field(None, description="Folder watched for transcripts (default: <data_dir>/inbox).")
+    outputs: Path | None = Field(None, description="Folder for results (default: <data_dir>/outputs).")
+    cache_dir: Path | None = Field(None, description="Result cache (default: ~/.cache/qualia).")
+    cache: bool = Field(True, description="Reuse results of unchanged inputs.")
+    max_file_mb: float = Field(50.0, gt=0, description="Largest transcript accepted, in MB.")
+    workers: int = Field(2, ge=1, le=64, description="Worker processes for batch runs.")
+    plugin_dirs: list[Path] = Field(default_factory=list, description="Extra folders scanned for plugins.")
+    parameters: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Default parameters per plugin id.")
+
+    @property
+    def inbox_dir(self) -> Path:
+        return self.inbox or self.data_dir / "inbox"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.outputs or self.data_dir / "outputs"
+
+    @property
+    def cache_path(self) -> Path:
+        return self.cache_dir or default_cache_dir()
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The config file in use: the explicit one, $QUALIA_CONFIG, or ./qualia.yaml if present."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    local = Path(DEFAULT_CONFIG_NAME)
+    return local if local.is_file() else None
+
+
+def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
+    path = config_path(explicit)
+    data = read_config_file(path) if path else {}
+    if path:
+        data = _relative_to(data, path.parent)
+    for variable, name in _ENV_FIELDS.items():
+        if os.environ.get(variable):
+            data[name] = os.environ[variable]
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path or 'environment'}: {_first_error(exc)}") from None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the configuration must be a mapping of settings")
+    return data
+
+
+def _relative_to(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Relative paths in a config file are relative to that file, not to the shell."""
+    resolved = dict(data)
+    for name in ("data_dir", "inbox", "outputs", "cache_dir"):
+        if isinstance(resolved.get(name), str) and not Path(resolved[name]).is_absolute():
+            resolved[name] = str(base / resolved[name])
+    if isinstance(resolved.get("plugin_dirs"), list):
+        resolved["plugin_dirs"] = [
+            str(base / d) if isinstance(d, str) and not Path(d).is_absolute() else d for d in resolved["plugin_dirs"]
+        ]
+    return resolved
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    field = ".".join(str(part) for part in error["loc"]) or "settings"
+    return f"field {field!r}: {error['msg']} (got {error.get('input')!r})"
+
+
+def default_config_yaml() -> str:
+    """A commented starting configuration (`qualia config new`, `qualia init`)."""
+    return """\
+# Qualia Pipelines configuration. Relative paths are relative to this file.
+data_dir: data            # inbox/, outputs/ and backups/ live here
+# inbox: data/inbox       # where transcripts are dropped
+# outputs: data/outputs   # where results are written
+cache: true               # reuse results of unchanged transcripts
+max_file_mb: 50           # larger transcripts are rejected
+workers: 2                # processes for `qualia batch`
+plugin_dirs: [plugins]    # your own plugins (see `qualia create`)
+parameters:               # default parameters per plugin
+  teams_cleaner:
+    min_utterance_words: 2
+  word_frequency:
+    max_words: 100
+  sentiment_analyzer:
+    polarity_threshold: 0.1
+"""
