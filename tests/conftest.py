@@ -1,0 +1,53 @@
+"""Shared fixtures: the sample transcripts, an engine without a cache, an isolated environment."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qualia_pipelines.core.engine import Engine
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SAMPLES = {
+    "vtt_pt": FIXTURES / "weekly_sync_pt.vtt",
+    "vtt_en": FIXTURES / "customer_interview_en.vtt",
+    "docx_en": FIXTURES / "planning_en.docx",
+    "txt_pt": FIXTURES / "retro_pt.txt",
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's qualia.yaml or writes to their cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    for variable in (
+        "QUALIA_CONFIG",
+        "QUALIA_DATA_DIR",
+        "QUALIA_INBOX",
+        "QUALIA_OUTPUTS",
+        "QUALIA_CACHE_DIR",
+        "QUALIA_PLUGIN_PATH",
+        "QUALIA_MAX_FILE_MB",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    return Engine()
+
+
+@pytest.fixture
+def samples(tmp_path: Path) -> dict[str, Path]:
+    """Copies of the samples in a temporary folder (tests may not touch the fixtures)."""
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    return {name: Path(shutil.copy(path, folder / path.name)) for name, path in SAMPLES.items()}
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

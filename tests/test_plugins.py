@@ -1,0 +1,177 @@
+"""The six built-in plugins on the sample transcripts, with asserted values."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from qualia_pipelines.core.contract import ParameterError, PluginInputError
+from qualia_pipelines.core.engine import Engine
+from qualia_pipelines.core.readers import transcript_from_text
+from tests.conftest import SAMPLES
+
+
+def test_teams_cleaner_removes_system_lines_and_fillers_and_measures_speakers(engine: Engine) -> None:
+    values = engine.run_file("teams_cleaner", SAMPLES["txt_pt"]).values
+    report = values["quality_report"]
+    assert report["system_messages_removed"] == 4  # Recording started/stopped, joined, is now presenting
+    assert report["short_utterances_dropped"] == 1  # "Hum."
+    assert report["segments_in"] == 16 and report["speakers_found"] == 3
+    assert "Recording" not in values["cleaned_document"]["text"]
+    speakers = {row["speaker"]: row for row in values["speakers"]}
+    assert set(speakers) == {"Marina Lopes", "Rafael Costa", "Tiago Almeida"}
+    assert speakers["Marina Lopes"]["utterances"] == 5
+    assert speakers["Marina Lopes"]["talk_time_s"] == pytest.approx(
+        5 + 5 + 6 + 8 + 6
+    )  # each turn ends when the next line starts
+    assert sum(row["share_of_words"] for row in speakers.values()) == pytest.approx(1.0, abs=1e-3)
+    assert values["metadata"]["participant_count"] == 3 and values["metadata"]["language"] == "pt"
+    assert set(values["document_variants"]) == set(speakers)
+
+
+def test_teams_cleaner_merges_turns_and_unifies_name_variants(engine: Engine) -> None:
+    text = (
+        "[00:00:01] Júlia Ferreira: Primeira frase longa.\n[00:00:04] julia  ferreira: Continuação da fala.\n"
+        "[00:00:08] Ana: Outra pessoa fala agora.\n[00:00:10] Ana: Ok.\n"
+        "[00:00:12] Ana entrou na reunião\n[00:00:13] Gravação encerrada\n"
+    )
+    values = engine.run("teams_cleaner", transcript_from_text(text)).values
+    segments = values["cleaned_document"]["segments"]
+    assert [(s["speaker"], s["start"], s["end"]) for s in segments] == [
+        ("Júlia Ferreira", 1.0, 8.0),
+        ("Ana", 8.0, 10.0),
+    ]
+    assert segments[0]["text"] == "Primeira frase longa. Continuação da fala."
+    assert values["quality_report"]["system_messages_removed"] == 2
+    unmerged = engine.run("teams_cleaner", transcript_from_text(text), {"teams_cleaner": {"merge_consecutive": False}})
+    assert len(unmerged.values["cleaned_document"]["segments"]) == 3
+    no_timestamps = engine.run(
+        "teams_cleaner", transcript_from_text(text), {"teams_cleaner": {"remove_timestamps": True}}
+    )
+    assert no_timestamps.values["cleaned_document"]["text"].startswith("Júlia Ferreira: Primeira")
+
+
+def test_word_frequency_counts_unicode_words_without_stop_words(engine: Engine) -> None:
+    values = engine.run_file("word_frequency", SAMPLES["vtt_pt"]).values
+    assert values["language"] == "pt"
+    assert values["top_words"][0] == {"word": "clientes", "count": 3, "share": pytest.approx(3 / 122, abs=1e-5)}
+    assert values["word_frequencies"]["português"] == 2
+    assert "não" not in values["word_frequencies"] and "que" not in values["word_frequencies"]
+    assert values["vocabulary_size"] == len(values["word_frequencies"]) == 107
+    assert values["hapax_legomena"] == sum(1 for c in values["word_frequencies"].values() if c == 1)
+    assert values["total_tokens"] == 213
+
+
+def test_word_frequency_parameters(engine: Engine) -> None:
+    text = "Ana: Don't stop the Qualia qualia QUALIA pipeline, ação ação não 2024!"
+    transcript = transcript_from_text(text)
+    raw = engine.run(
+        "word_frequency",
+        transcript,
+        {"word_frequency": {"remove_stopwords": False, "min_word_length": 1, "language": "en"}},
+    )
+    assert raw.values["word_frequencies"]["qualia"] == 3 and raw.values["word_frequencies"]["don't"] == 1
+    assert "2024" not in raw.values["word_frequencies"]
+    cased = engine.run("word_frequency", transcript, {"word_frequency": {"case_sensitive": True, "language": "en"}})
+    assert cased.values["word_frequencies"]["Qualia"] == 1 and cased.values["word_frequencies"]["QUALIA"] == 1
+    by_speaker = engine.run("word_frequency", transcript, {"word_frequency": {"by_speaker": True, "max_words": 2}})
+    assert list(by_speaker.values["speaker_frequencies"]) == ["Ana"]
+    assert len(by_speaker.values["speaker_frequencies"]["Ana"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "engine_name"),
+    [
+        ("Ana: Os resultados foram muito bons. A equipe adorou os gráficos, ficou excelente!", "positive", "leia"),
+        ("Ana: Isso é horrível. A documentação ficou confusa e o sistema travou de novo, péssimo.", "negative", "leia"),
+        (
+            "Ana: This was great, thank you so much. I love the new charts, they are wonderful.",
+            "positive",
+            "textblob-pattern",
+        ),
+        ("Ana: We had a terrible experience. The tool is awful and deleted our data.", "negative", "textblob-pattern"),
+    ],
+)
+def test_sentiment_sign_for_clear_passages(engine: Engine, text: str, label: str, engine_name: str) -> None:
+    sentiment = engine.run("sentiment_analyzer", transcript_from_text(text)).values["sentiment"]
+    assert sentiment["sentiment_label"] == label
+    assert sentiment["engine"] == engine_name
+    assert (sentiment["polarity"] > 0.1) if label == "positive" else (sentiment["polarity"] < -0.1)
+
+
+def test_portuguese_meeting_is_not_all_neutral(engine: Engine) -> None:
+    sentiment = engine.run_file("sentiment_analyzer", SAMPLES["vtt_pt"]).values["sentiment"]
+    labels = {row["label"] for row in sentiment["segment_sentiments"]}
+    assert labels == {"positive", "neutral", "negative"}
+    assert sentiment["statistics"]["share_neutral"] < 0.5
+    worried = next(r for r in sentiment["segment_sentiments"] if r["text"].startswith("Isso é preocupante"))
+    assert worried["label"] == "negative"
+    assert sentiment["most_positive"][0]["polarity"] == sentiment["statistics"]["max"]
+    assert {row["speaker"] for row in sentiment["by_speaker"]} == {
+        "Ana Beatriz Souza",
+        "Carlos Mendes",
+        "Júlia Ferreira",
+    }
+
+
+def test_english_interview_sentiment_has_subjectivity(engine: Engine) -> None:
+    sentiment = engine.run_file("sentiment_analyzer", SAMPLES["vtt_en"]).values["sentiment"]
+    assert sentiment["language"] == "en" and 0 <= sentiment["subjectivity"] <= 1
+    worst = sentiment["most_negative"][0]
+    assert "terrible experience" in worst["text"] and worst["polarity"] < -0.5
+
+
+def test_sentiment_refuses_an_unsupported_language(engine: Engine) -> None:
+    text = "Ana: El proyecto fue un éxito y el equipo está muy contento con los resultados de la reunión."
+    with pytest.raises(PluginInputError, match="no sentiment engine for language 'es'"):
+        engine.run("sentiment_analyzer", transcript_from_text(text))
+
+
+def test_wordcloud_png_svg_and_offline_html(engine: Engine) -> None:
+    png = engine.run_file("wordcloud_viz", SAMPLES["vtt_pt"]).values["wordcloud"]
+    assert png.content.startswith(b"\x89PNG") and png.media_type == "image/png"
+    params = {"wordcloud_viz": {"format": "html", "width": 400, "height": 200, "background_color": "transparent"}}
+    page = engine.run_file("wordcloud_viz", SAMPLES["vtt_pt"], params).values["wordcloud"].text()
+    assert "<title>clientes: 3</title>" in page
+    assert "http" not in page.replace("http://www.w3.org/2000/svg", "")
+    svg = engine.run_file("wordcloud_viz", SAMPLES["vtt_pt"], {"wordcloud_viz": {"format": "svg"}}).values["wordcloud"]
+    assert svg.text().startswith("<svg") and svg.extension == "svg"
+
+
+def test_wordcloud_rejects_an_unknown_colormap(engine: Engine) -> None:
+    with pytest.raises(ParameterError, match="'colormap': 'rainbowz' is not a matplotlib colormap"):
+        engine.run_file("wordcloud_viz", SAMPLES["vtt_pt"], {"wordcloud_viz": {"colormap": "rainbowz"}})
+
+
+@pytest.mark.parametrize("chart_type", ["bar", "horizontal_bar", "line", "area", "pie", "treemap", "sunburst"])
+def test_frequency_chart_html_links_one_local_plotly(engine: Engine, chart_type: str) -> None:
+    params = {"frequency_chart": {"chart_type": chart_type, "max_items": 5}}
+    rendering = engine.run_file("frequency_chart", SAMPLES["vtt_en"], params).values["frequency_chart"]
+    page = rendering.text()
+    assert '<script charset="utf-8" src="plotly.min.js"></script>' in page
+    assert "cdn." not in page and len(page) < 100_000
+    assert rendering.companions["plotly.min.js"].stat().st_size > 1_000_000
+    assert re.search(r'"(x|labels|values|y)":\[', page)
+
+
+@pytest.mark.parametrize("chart_type", ["dashboard", "gauge", "timeline", "distribution", "by_speaker"])
+def test_sentiment_viz_chart_types(engine: Engine, chart_type: str) -> None:
+    params = {"sentiment_viz": {"chart_type": chart_type}}
+    page = engine.run_file("sentiment_viz", SAMPLES["vtt_pt"], params).values["sentiment_chart"].text()
+    assert "plotly.min.js" in page and "Sentiment:" in page
+
+
+@pytest.mark.parametrize(
+    ("plugin_id", "inputs", "message"),
+    [
+        ("wordcloud_viz", {"word_frequencies": ["a", "b"]}, "needs word_frequencies as a mapping of word to count"),
+        ("frequency_chart", {"word_frequencies": {"ok": "many"}}, "entry 'ok': 'many' is not a word with"),
+        ("wordcloud_viz", {"word_frequencies": {}}, "has no words to draw"),
+        ("sentiment_viz", {"sentiment": {"polarity": 0.2}}, "needs the sentiment record"),
+        ("word_frequency", {"cleaned_document": "plain text"}, "needs a cleaned document with a 'segments' list"),
+    ],
+)
+def test_wrong_shaped_inputs_are_named(engine: Engine, plugin_id: str, inputs: dict, message: str) -> None:
+    with pytest.raises(PluginInputError, match=re.escape(message)):
+        engine.run_plugin(plugin_id, inputs)

@@ -1,0 +1,205 @@
+"""Transcript readers: every format and encoding in PLUGINS.md, and every kind of bad input."""
+
+from __future__ import annotations
+
+import codecs
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from qualia_pipelines.core.readers import TranscriptError, read_transcript, transcript_from_text
+from tests.conftest import SAMPLES, digest
+
+VTT = """WEBVTT
+
+3f1c2a9e-6b1d-4c57-9a0e-1b2f3c4d5e6f/12-0
+00:00:03.120 --> 00:00:07.480
+<v Ana Souza>Bom dia, pessoal.
+Vamos começar a reunião.</v>
+
+3f1c2a9e-6b1d-4c57-9a0e-1b2f3c4d5e6f/13-0
+00:00:08.010 --> 00:00:13.640 align:start
+<v Carlos Mendes>Trouxe os números &amp; gráficos
+
+14
+01:02:03.500 --> 01:02:05.000
+Sem tag de voz aqui.
+"""
+
+
+def write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def test_teams_vtt_sample_has_speakers_times_and_language() -> None:
+    transcript = read_transcript(SAMPLES["vtt_pt"])
+    assert transcript.format == "vtt"
+    assert transcript.language == "pt"
+    assert len(transcript.segments) == 17
+    first = transcript.segments[0]
+    assert (first.speaker, first.start, first.end) == ("Ana Beatriz Souza", 3.12, 7.48)
+    assert {s.speaker for s in transcript.segments} == {"Ana Beatriz Souza", "Carlos Mendes", "Júlia Ferreira"}
+
+
+def test_vtt_cue_ids_multiline_cues_optional_closing_tag_and_no_voice() -> None:
+    segments = transcript_from_text(VTT).segments
+    assert [s.speaker for s in segments] == ["Ana Souza", "Carlos Mendes", None]
+    assert segments[0].text == "Bom dia, pessoal. Vamos começar a reunião."
+    assert segments[1].text == "Trouxe os números & gráficos"
+    assert segments[2].start == pytest.approx(3723.5)
+
+
+def test_docx_sample_reads_speakers_start_times_and_title() -> None:
+    transcript = read_transcript(SAMPLES["docx_en"])
+    assert transcript.format == "docx"
+    assert transcript.language == "en"
+    assert [s.speaker for s in transcript.segments] == [
+        "Sam Okafor",
+        "Lena Fischer",
+        "Sam Okafor",
+        "Lena Fischer",
+        "Diego Alves",
+        "Sam Okafor",
+    ]
+    assert transcript.segments[1].start == 11.0 and transcript.segments[0].end == 11.0
+    assert transcript.metadata["title"] == "Planning meeting - transcript"
+
+
+def test_docx_with_hour_timestamps(tmp_path: Path) -> None:
+    import docx
+
+    document = docx.Document()
+    for text in (
+        "Board meeting",
+        "Maria Silva   1:02:03",
+        "We approved the budget.",
+        "More detail.",
+        "João Pereira   1:05:00",
+        "Great news for everyone.",
+    ):
+        document.add_paragraph(text)
+    path = tmp_path / "board.docx"
+    document.save(path)
+    transcript = read_transcript(path)
+    assert [(s.speaker, s.start) for s in transcript.segments] == [("Maria Silva", 3723.0), ("João Pereira", 3900.0)]
+    assert transcript.segments[0].text == "We approved the budget. More detail."
+
+
+def test_bracketed_text_sample_keeps_system_lines_for_the_cleaner() -> None:
+    transcript = read_transcript(SAMPLES["txt_pt"])
+    assert transcript.format == "bracketed"
+    assert transcript.segments[0].speaker == "Sistema"
+    assert transcript.segments[1].speaker == "Marina Lopes" and transcript.segments[1].start == 4.0
+
+
+def test_three_bracketed_shapes_and_plain_text() -> None:
+    text = "[00:00:05] Ana: Olá a todos.\nBruno (00:01:10): Tudo bem?\nCarla: Sim, tudo ótimo.\ncontinua aqui"
+    segments = transcript_from_text(text).segments
+    assert [(s.speaker, s.start) for s in segments] == [("Ana", 5.0), ("Bruno", 70.0), ("Carla", None)]
+    assert segments[2].text == "Sim, tudo ótimo. continua aqui"
+    plain = transcript_from_text("First paragraph here.\nStill first.\n\nSecond paragraph.")
+    assert plain.format == "plain"
+    assert [s.text for s in plain.segments] == ["First paragraph here. Still first.", "Second paragraph."]
+    assert all(s.speaker is None for s in plain.segments)
+
+
+def test_srt_with_speaker_prefixes(tmp_path: Path) -> None:
+    srt = "1\n00:00:01,000 --> 00:00:04,000\nAna: Olá, tudo bem?\n\n2\n00:00:05,000 --> 00:00:07,500\nsem prefixo\n"
+    transcript = read_transcript(write(tmp_path, "talk.srt", srt.encode()))
+    assert transcript.format == "srt"
+    assert [(s.speaker, s.start, s.end, s.text) for s in transcript.segments] == [
+        ("Ana", 1.0, 4.0, "Olá, tudo bem?"),
+        (None, 5.0, 7.5, "sem prefixo"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("encoded", "encoding"),
+    [
+        (codecs.BOM_UTF8 + VTT.encode("utf-8"), "utf-8"),
+        (codecs.BOM_UTF16_LE + VTT.encode("utf-16-le"), "utf-16-le"),
+        (codecs.BOM_UTF16_BE + VTT.encode("utf-16-be"), "utf-16-be"),
+        (VTT.encode("utf-16-le"), "utf-16-le"),
+        (VTT.encode("utf-16-be"), "utf-16-be"),
+        (VTT.replace("\n", "\r\n").encode("utf-8"), "utf-8"),
+        (VTT.replace("\n", "\r").encode("utf-8"), "utf-8"),
+    ],
+)
+def test_encodings_and_line_ends(tmp_path: Path, encoded: bytes, encoding: str) -> None:
+    transcript = read_transcript(write(tmp_path, "meeting.vtt", encoded))
+    assert transcript.encoding == encoding
+    assert transcript.segments[0].text == "Bom dia, pessoal. Vamos começar a reunião."
+    assert transcript.encoding_repairs == 0
+
+
+def test_windows_1252_file_is_repaired_and_counted(tmp_path: Path) -> None:
+    text = "[00:00:01] João: A reunião foi ótima, não?\n[00:00:05] Inês: Sim, ação aprovada.\n"
+    transcript = read_transcript(write(tmp_path, "legacy.txt", text.encode("cp1252")))
+    assert transcript.segments[0].text == "A reunião foi ótima, não?"
+    assert transcript.segments[1].speaker == "Inês"
+    assert transcript.encoding == "utf-8+windows-1252"
+    assert transcript.encoding_repairs == 7  # ã ã ó ã in line 1, ê ç ã in line 2
+
+
+def test_invalid_utf8_bytes_in_a_utf8_file_keep_the_valid_text(tmp_path: Path) -> None:
+    data = "[00:00:01] Ana: Ação é tudo.\n".encode() + b"[00:00:02] Bia: caf\xe9 \xff ok\n"
+    transcript = read_transcript(write(tmp_path, "mixed.txt", data))
+    assert transcript.segments[0].text == "Ação é tudo."
+    assert transcript.segments[1].text == "café ÿ ok"
+    assert transcript.encoding_repairs == 2
+
+
+def corrupt_docx_not_zip() -> bytes:
+    return b"This is not a zip file at all, just text pretending." * 10
+
+
+def zip_that_is_not_a_document() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("hello.txt", "not a word document")
+    return buffer.getvalue()
+
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("empty.vtt", b"", "the file is empty"),
+        ("blank.txt", b"  \n\t\r\n  ", "only whitespace"),
+        ("image.vtt", PNG, "this is a PNG image, not a transcript"),
+        ("broken.docx", corrupt_docx_not_zip(), "not a valid .docx file: it is not a ZIP container"),
+        ("archive.docx", zip_that_is_not_a_document(), "the ZIP has no word/document.xml"),
+        ("bad.vtt", b"WEBVTT\n\n00:00:0x.000 --> 00:00:05.000\n<v A>hi</v>\n", "line 3: malformed cue timing"),
+        ("backwards.vtt", b"WEBVTT\n\n00:00:09.000 --> 00:00:05.000\nhi\n", "cue ends before it starts"),
+        ("noheader.vtt", b"00:00:01.000 --> 00:00:05.000\nhi\n", "first line must start with WEBVTT"),
+        ("notes.pdf", b"%PDF-1.4", "unsupported file type .pdf"),
+        ("binary.txt", bytes([7, 8, 1, 2, 3]) * 200, "binary"),
+    ],
+)
+def test_bad_input_gets_a_clear_error_and_the_file_is_untouched(
+    tmp_path: Path, name: str, data: bytes, reason: str
+) -> None:
+    path = write(tmp_path, name, data)
+    before = (digest(path), path.stat().st_mtime_ns)
+    with pytest.raises(TranscriptError) as error:
+        read_transcript(path)
+    assert str(path) in str(error.value)
+    assert reason in str(error.value)
+    assert (digest(path), path.stat().st_mtime_ns) == before
+
+
+def test_size_limit_names_the_file_and_the_limit(tmp_path: Path) -> None:
+    path = write(tmp_path, "big.txt", b"Ana: ola\n" * 2000)
+    with pytest.raises(TranscriptError, match=r"big.txt: file is 18,000 bytes, over the size limit of 1,000 bytes"):
+        read_transcript(path, max_bytes=1000)
+
+
+def test_missing_file() -> None:
+    with pytest.raises(TranscriptError, match="missing.vtt: file not found"):
+        read_transcript("missing.vtt")
