@@ -17,7 +17,7 @@ from qualia_pipelines.core.resolver import ResolutionError, execution_order
 from tests.conftest import SAMPLES, digest
 
 
-def echo(inputs, params):  # noqa: ANN001, ANN201 - minimal plugin body for tests
+def echo(inputs, params):
     return {"echo": params}
 
 
@@ -158,7 +158,7 @@ def test_a_plugin_that_crashes_or_breaks_its_promise_is_named() -> None:
     registry.add(Plugin("boom", "document", "1", "x", ("transcript",), ("k",), lambda i, p: 1 / 0), "test")
     registry.add(Plugin("liar", "document", "1", "x", ("transcript",), ("k2",), lambda i, p: {"other": 1}), "test")
     engine = Engine(registry)
-    with pytest.raises(PluginExecutionError, match="plugin 'boom' failed on .*retro_pt.txt: ZeroDivisionError"):
+    with pytest.raises(PluginExecutionError, match=r"plugin 'boom' failed on .*retro_pt.txt: ZeroDivisionError"):
         engine.run_file("boom", SAMPLES["txt_pt"])
     with pytest.raises(PluginExecutionError, match="plugin 'liar' did not return k2"):
         engine.run_file("liar", SAMPLES["txt_pt"])

@@ -44,7 +44,8 @@ def test_teams_cleaner_merges_turns_and_unifies_name_variants(engine: Engine) ->
     ]
     assert segments[0]["text"] == "Primeira frase longa. Continuação da fala."
     assert values["quality_report"]["system_messages_removed"] == 2
-    unmerged = engine.run("teams_cleaner", transcript_from_text(text), {"teams_cleaner": {"merge_consecutive": False}})
+    transcript = transcript_from_text(text)
+    unmerged = engine.run("teams_cleaner", transcript, {"teams_cleaner": {"merge_consecutive": False}})
     assert len(unmerged.values["cleaned_document"]["segments"]) == 3
     no_timestamps = engine.run(
         "teams_cleaner", transcript_from_text(text), {"teams_cleaner": {"remove_timestamps": True}}

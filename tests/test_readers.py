@@ -201,5 +201,5 @@ def test_size_limit_names_the_file_and_the_limit(tmp_path: Path) -> None:
 
 
 def test_missing_file() -> None:
-    with pytest.raises(TranscriptError, match="missing.vtt: file not found"):
+    with pytest.raises(TranscriptError, match=r"missing\.vtt: file not found"):
         read_transcript("missing.vtt")

@@ -11,8 +11,9 @@ import statistics
 from collections.abc import Mapping
 from typing import Any
 
-from plugins.sentiment_analyzer.engines import ENGINE_NAMES, Score, scorer_for
-from plugins.word_frequency import document_segments
+from qualia_plugins.sentiment_analyzer.engines import ENGINE_NAMES, Score, scorer_for
+from qualia_plugins.word_frequency import document_segments
+
 from qualia_pipelines.core.contract import Parameter, Plugin, PluginInputError
 from qualia_pipelines.core.text import detect_language, split_sentences
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from plugins.teams_cleaner.cleaning import (
+from qualia_plugins.teams_cleaner.cleaning import (
     is_system_message,
     merged_consecutive,
     rendered_text,
     with_normalised_speakers,
 )
+
 from qualia_pipelines.core.contract import TRANSCRIPT_KEY, Parameter, Plugin, PluginInputError, RetryHints
 from qualia_pipelines.core.transcript import Segment, Transcript
 

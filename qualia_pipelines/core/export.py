@@ -25,21 +25,22 @@ def load_result(path: Path) -> dict[str, Any]:
 
 
 def result_tables(record: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Every tabular part of a result: lists of records and word -> number mappings, nested one level."""
-    tables: dict[str, list[dict[str, Any]]] = {}
+    """Every tabular part of a result, nested one level: record lists first, then key -> number mappings."""
+    records: dict[str, list[dict[str, Any]]] = {}
+    mappings: dict[str, list[dict[str, Any]]] = {}
 
     def collect(name: str, value: Any) -> None:
         if isinstance(value, list) and value and all(isinstance(row, dict) for row in value):
-            tables[name] = value
+            records[name] = value
         elif isinstance(value, dict) and value and all(isinstance(v, Real) for v in value.values()):
-            tables[name] = [{"key": key, "value": number} for key, number in value.items()]
+            mappings[name] = [{"key": key, "value": number} for key, number in value.items()]
 
     for name, value in record["values"].items():
         collect(name, value)
         if isinstance(value, dict):
             for inner, item in value.items():
                 collect(f"{name}.{inner}", item)
-    return tables
+    return {**records, **mappings}
 
 
 def export_table(rows: list[dict[str, Any]], destination: Path, fmt: str) -> Path:

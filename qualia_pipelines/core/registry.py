@@ -23,7 +23,7 @@ from qualia_pipelines.core.contract import Plugin, QualiaError
 
 ENTRY_POINT_GROUP = "qualia.plugins"
 PLUGIN_PATH_ENV = "QUALIA_PLUGIN_PATH"
-BUILTIN_PACKAGE = "plugins"
+BUILTIN_PACKAGE = "qualia_plugins"  # the repository folder plugins/, installed under a unique name
 
 
 class UnknownPluginError(QualiaError):
