@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 
 from qualia_pipelines.core.contract import ParameterError, PluginInputError
 from qualia_pipelines.core.engine import Engine
+from qualia_pipelines.core.figures import RendererUnavailableError, static_export_session
 from qualia_pipelines.core.readers import transcript_from_text
 from tests.conftest import SAMPLES
 
@@ -176,3 +178,18 @@ def test_sentiment_viz_chart_types(engine: Engine, chart_type: str) -> None:
 def test_wrong_shaped_inputs_are_named(engine: Engine, plugin_id: str, inputs: dict, message: str) -> None:
     with pytest.raises(PluginInputError, match=re.escape(message)):
         engine.run_plugin(plugin_id, inputs)
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed (.ci/run installs it)")
+def test_static_png_and_svg_charts_through_one_browser(engine: Engine) -> None:
+    with static_export_session():
+        png = engine.run_file("frequency_chart", SAMPLES["vtt_en"], {"frequency_chart": {"format": "png"}})
+        svg = engine.run_file("sentiment_viz", SAMPLES["vtt_pt"], {"sentiment_viz": {"format": "svg"}})
+    assert png.values["frequency_chart"].content.startswith(b"\x89PNG")
+    assert b"<svg" in svg.values["sentiment_chart"].content[:500]
+
+
+def test_missing_renderer_says_how_to_get_one(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(RendererUnavailableError, match=r"apt-get install chromium\) or use format=html"):
+        engine.run_file("frequency_chart", SAMPLES["vtt_en"], {"frequency_chart": {"format": "png"}})
