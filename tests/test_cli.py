@@ -128,10 +128,10 @@ def test_batch_carries_on_past_failures_and_lists_them(samples: dict[str, Path],
     assert "PNG image" in reports["photo.vtt"]["error"]
     assert reports["weekly_sync_pt.vtt"]["summary"]["speakers"] == 3
     assert sorted(p.name for p in (out / "word_frequency").iterdir()) == [
-        "customer_interview_en-vtt.json",
-        "planning_en-docx.json",
-        "retro_pt-txt.json",
-        "weekly_sync_pt-vtt.json",
+        "customer_interview_en.vtt.json",
+        "planning_en.docx.json",
+        "retro_pt.txt.json",
+        "weekly_sync_pt.vtt.json",
     ]
     assert before == {p.name: digest(p) for p in inbox.iterdir()}
     summary = qualia("batch", inbox, "-p", "word_frequency", "--out", out, "--workers", "1")
@@ -146,7 +146,7 @@ def test_watch_processes_settled_files_once(samples: dict[str, Path], tmp_path: 
     result = qualia("watch", inbox, "-p", "word_frequency", "--out", out, "--interval", "0.05", "--cycles", "3")
     assert result.exit_code == 0, result.stderr
     assert result.stderr.count("processed") == 1
-    assert json.loads((out / "word_frequency" / "meeting-txt.json").read_text())["values"]["language"] == "pt"
+    assert json.loads((out / "word_frequency" / "meeting.txt.json").read_text())["values"]["language"] == "pt"
 
 
 def test_export_to_csv_parquet_and_json(samples: dict[str, Path], tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -61,7 +62,7 @@ def batch_table(reports: list[Any]) -> Table:
     for report in reports:
         summary = report.summary
         table.add_row(
-            report.path,
+            Path(report.path).name,
             "[green]ok[/]" if report.ok else "[red]failed[/]",
             *(str(summary.get(key, "")) for key in ("speakers", "quality", "language", "sentiment", "top words")),
             f"{report.seconds:.2f}",

@@ -88,7 +88,7 @@ def result_summary(result: RunResult) -> dict[str, Any]:
         summary["quality"] = values["quality_report"]["score"]
         summary["language"] = values["metadata"]["language"]
     if "top_words" in values:
-        summary["top words"] = ", ".join(row["word"] for row in values["top_words"][:5])
+        summary["top words"] = ", ".join(row["word"] for row in values["top_words"][:3])
     if "sentiment" in values:
         summary["sentiment"] = f"{values['sentiment']['sentiment_label']} ({values['sentiment']['polarity']:+.2f})"
     return summary

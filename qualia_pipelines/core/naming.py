@@ -1,4 +1,4 @@
-"""Stable, readable names for transcripts (output file names, partition keys)."""
+"""Stable, readable, distinct names for transcripts (output file names, partition keys)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,19 @@ import re
 
 from qualia_pipelines.core.text import fold_accents
 
+_PLAIN = re.compile(r"[a-z0-9_-]+\.[a-z0-9]+")
 _UNSAFE = re.compile(r"[^a-z0-9]+")
 
 
 def transcript_key(filename: str) -> str:
-    """``"Weekly Sync.vtt"`` -> ``"weekly-sync-vtt-1a2b3c"``; ``"weekly_sync.vtt"`` -> ``"weekly_sync-vtt"``.
+    """``"weekly_sync.vtt"`` stays as it is; ``"Reunião 1.vtt"`` becomes ``"reuniao-1-vtt-1a2b3c"``.
 
-    A name that is already lowercase ASCII keeps a hash-free key. Any other name
-    gets a short hash of its exact spelling, so names that slugify alike
-    ("Reunião 1.vtt", "reuniao 1.vtt") still get distinct keys.
+    A plain lowercase name with one extension is its own key (it has one dot).
+    Any other name becomes a slug plus a short hash of its exact spelling (no
+    dot), so names that slugify alike ("Reunião 1.vtt", "reuniao 1.vtt") still
+    get distinct keys and no slug can equal a plain name.
     """
-    stem, dot, extension = filename.rpartition(".")
-    if not dot:
-        stem, extension = filename, ""
-    slug = "-".join(part for part in (_slug(stem), _slug(extension)) if part) or "transcript"
-    plain = re.fullmatch(r"[a-z0-9_-]+", stem) and re.fullmatch(r"[a-z0-9]*", extension)
-    if plain:
-        return "-".join(part for part in (stem, extension) if part)
-    return f"{slug}-{hashlib.sha256(filename.encode('utf-8')).hexdigest()[:6]}"
-
-
-def _slug(text: str) -> str:
-    return _UNSAFE.sub("-", fold_accents(text).lower()).strip("-")
+    if _PLAIN.fullmatch(filename):
+        return filename
+    slug = _UNSAFE.sub("-", fold_accents(filename).lower()).strip("-") or "transcript"
+    return f"{slug[:80]}-{hashlib.sha256(filename.encode('utf-8')).hexdigest()[:8]}"
