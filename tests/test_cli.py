@@ -205,8 +205,9 @@ def test_menu_runs_commands_interactively(samples: dict[str, Path]) -> None:
 
 
 def test_qualia_is_an_installed_command(samples: dict[str, Path]) -> None:
+    command = Path(sys.executable).parent / "qualia"  # the console script installed beside this interpreter
     run = subprocess.run(
-        ["qualia", "analyze", str(samples["vtt_en"]), "-p", "sentiment_analyzer", "--json"],
+        [str(command), "analyze", str(samples["vtt_en"]), "-p", "sentiment_analyzer", "--json"],
         capture_output=True,
         text=True,
         timeout=60,
