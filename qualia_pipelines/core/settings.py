@@ -23,6 +23,9 @@ _ENV_FIELDS = {
     "QUALIA_OUTPUTS": "outputs",
     "QUALIA_CACHE_DIR": "cache_dir",
     "QUALIA_MAX_FILE_MB": "max_file_mb",
+    "QUALIA_BREAKER_FAILURES": "breaker_failures",
+    "QUALIA_BREAKER_WINDOW_S": "breaker_window_s",
+    "QUALIA_BREAKER_COOLDOWN_S": "breaker_cooldown_s",
 }
 
 
@@ -44,6 +47,9 @@ class Settings(BaseModel):
     workers: int = Field(2, ge=1, le=64, description="Worker processes for batch runs.")
     plugin_dirs: list[Path] = Field(default_factory=list, description="Extra folders scanned for plugins.")
     parameters: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Default parameters per plugin id.")
+    breaker_failures: int = Field(5, ge=1, description="Failures within the window that open a plugin's breaker.")
+    breaker_window_s: float = Field(300.0, gt=0, description="Window in which failures are counted, seconds.")
+    breaker_cooldown_s: float = Field(300.0, ge=0, description="How long an open breaker skips its plugin, seconds.")
 
     @property
     def inbox_dir(self) -> Path:

@@ -1,0 +1,201 @@
+"""Assets: the parsed transcript, then one asset per registered plugin, built from its metadata.
+
+Dependencies come from ``requires``/``provides``, the group from the plugin's
+kind, ``code_version`` from its version, the RetryPolicy from its retry hints,
+and the launchpad config from its parameters (validated by the engine).
+"""
+
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+
+from qualia_pipelines.core.breaker import BreakerStatus, breaker_status
+from qualia_pipelines.core.contract import TRANSCRIPT_KEY, Parameter, Plugin, QualiaError, Rendering
+from qualia_pipelines.core.readers import read_transcript
+from qualia_pipelines.core.registry import Registry
+from qualia_pipelines.core.resolver import direct_dependencies, providers
+from qualia_pipelines.core.transcript import Transcript
+from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files
+from qualia_pipelines.orchestration.resources import QualiaResource
+
+TRANSCRIPT_ASSET = "transcript"
+_CONFIG_TYPES = {"int": dg.Int, "float": dg.Float, "bool": dg.Bool, "str": dg.String}
+_BREAKER_HISTORY = 200
+
+
+@dg.asset(
+    name=TRANSCRIPT_ASSET,
+    partitions_def=TRANSCRIPTS,
+    group_name="transcripts",
+    code_version="1",
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    description="The transcript file parsed into speaker segments; its content hash is the data version.",
+)
+def transcript(context: dg.AssetExecutionContext, qualia: QualiaResource) -> dg.Output:
+    files = inbox_files(qualia.inbox_dir)
+    parsed: dict[str, Any] = {}
+    versions: dict[str, dg.DataVersion] = {}
+    for key in context.partition_keys:
+        if key not in files:
+            raise dg.Failure(f"transcript {key!r}: no such file in the inbox {qualia.inbox_dir}", allow_retries=False)
+        try:
+            document = read_transcript(files[key], max_bytes=qualia.max_bytes)
+        except QualiaError as exc:
+            raise dg.Failure(str(exc), allow_retries=False) from None
+        parsed[key] = document.to_dict()
+        versions[key] = dg.DataVersion(document.content_hash)
+    return dg.Output(parsed, data_version=_versions(versions), metadata=_transcript_metadata(parsed))
+
+
+def _versions(versions: dict[str, dg.DataVersion]) -> dg.DataVersion | dg.DataVersionsByPartition:
+    return next(iter(versions.values())) if len(versions) == 1 else dg.DataVersionsByPartition(versions)
+
+
+def _transcript_metadata(parsed: dict[str, Any]) -> dict[str, Any]:
+    if len(parsed) != 1:
+        return {"transcripts": len(parsed)}
+    document = next(iter(parsed.values()))
+    segments = document["segments"]
+    return {
+        "format": document["format"],
+        "language": document["language"],
+        "encoding": document["encoding"],
+        "encoding_repairs": document["encoding_repairs"],
+        "segments": len(segments),
+        "speakers": len({s["speaker"] for s in segments if s["speaker"]}),
+        "content_hash": document["content_hash"],
+    }
+
+
+def plugin_assets(registry: Registry) -> list[dg.AssetsDefinition]:
+    return [plugin_asset(registry, plugin) for plugin in registry.plugins.values()]
+
+
+def plugin_asset(registry: Registry, plugin: Plugin) -> dg.AssetsDefinition:
+    """The asset for one plugin: loads what it requires, runs it per partition through the engine."""
+    upstream = direct_dependencies(registry, plugin)
+    ins = {dependency: dg.AssetIn(key=dependency) for dependency in upstream}
+    if TRANSCRIPT_KEY in plugin.requires:
+        ins[TRANSCRIPT_ASSET] = dg.AssetIn(key=TRANSCRIPT_ASSET)
+    provider_of = providers(registry)
+
+    @dg.asset(
+        name=plugin.id,
+        ins=ins,
+        partitions_def=TRANSCRIPTS,
+        group_name=plugin.kind,
+        code_version=plugin.version,
+        description=f"{plugin.description}\n\nPlugin `{plugin.id}` {plugin.version} from {plugin.source}.",
+        config_schema=config_schema(plugin),
+        retry_policy=retry_policy(plugin),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        output_required=False,
+        kinds={"python", "qualia"},
+    )
+    def _plugin_asset(context: dg.AssetExecutionContext, qualia: QualiaResource, **loaded: Any) -> Iterator[Any]:
+        blocked = blocking_breakers(context.instance, [plugin.id, *upstream], qualia, time.time())
+        if blocked:
+            context.log.warning(f"circuit breaker open, skipping {plugin.id}: {blocked}")
+            yield dg.AssetObservation(asset_key=plugin.id, metadata={"circuit_breaker": blocked})
+            return
+        engine = qualia.engine()
+        params = {name: value for name, value in context.op_execution_context.op_config.items() if value is not None}
+        results: dict[str, Any] = {}
+        for key in context.partition_keys:
+            inputs = {required: _input(required, key, loaded, provider_of) for required in plugin.requires}
+            try:
+                results[key] = engine.run_plugin(plugin.id, inputs, params)
+            except QualiaError as exc:
+                raise dg.Failure(f"{plugin.id} on transcript {key!r}: {exc}") from exc
+        yield dg.Output(results, metadata=materialization_metadata(results))
+
+    return _plugin_asset
+
+
+def _input(required: str, key: str, loaded: Mapping[str, Any], provider_of: Mapping[str, str]) -> Any:
+    if required == TRANSCRIPT_KEY:
+        return Transcript.from_dict(loaded[TRANSCRIPT_ASSET][key])
+    return loaded[provider_of[required]][key][required]
+
+
+def config_schema(plugin: Plugin) -> dict[str, dg.Field]:
+    """Launchpad config from the plugin's parameters: types, defaults and help, checked again by the engine."""
+    return {parameter.name: _config_field(plugin, parameter) for parameter in plugin.parameters}
+
+
+def _config_field(plugin: Plugin, parameter: Parameter) -> dg.Field:
+    if parameter.type == "choice":
+        config_type: Any = dg.Enum(f"{plugin.id}__{parameter.name}", [dg.EnumValue(c) for c in parameter.choices])
+    else:
+        config_type = _CONFIG_TYPES[parameter.type]
+    description = f"{parameter.help} Allowed: {parameter.allowed()}."
+    return dg.Field(config_type, default_value=parameter.default, is_required=False, description=description)
+
+
+def retry_policy(plugin: Plugin) -> dg.RetryPolicy | None:
+    hints = plugin.retry
+    if hints.max_retries <= 0:
+        return None
+    return dg.RetryPolicy(
+        max_retries=hints.max_retries,
+        delay=hints.backoff_seconds,
+        backoff=dg.Backoff.EXPONENTIAL,
+        jitter=dg.Jitter.PLUS_MINUS if hints.jitter else None,
+    )
+
+
+def plugin_breaker(instance: dg.DagsterInstance, plugin_id: str, qualia: QualiaResource, now: float) -> BreakerStatus:
+    """Replay the plugin asset's recent step failures and materializations from the instance's event log."""
+    policy = qualia.breaker_policy
+    since = now - 2 * (policy.window_seconds + policy.cooldown_seconds)
+    failures = instance.get_event_records(
+        dg.EventRecordsFilter(event_type=dg.DagsterEventType.STEP_FAILURE, after_timestamp=since),
+        limit=_BREAKER_HISTORY,
+    )
+    successes = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(plugin_id), after_timestamp=since), limit=_BREAKER_HISTORY
+    ).records
+    outcomes = [(r.timestamp, False) for r in failures if r.event_log_entry.step_key == plugin_id]
+    outcomes += [(r.timestamp, True) for r in successes]
+    return breaker_status(outcomes, policy, now)
+
+
+def blocking_breakers(instance: dg.DagsterInstance, plugin_ids: list[str], qualia: QualiaResource, now: float) -> str:
+    """A description of the open breakers among ``plugin_ids`` ("" when all allow an attempt)."""
+    described = []
+    for plugin_id in plugin_ids:
+        status = plugin_breaker(instance, plugin_id, qualia, now)
+        if not status.allows_attempt:
+            described.append(f"{plugin_id} {status.describe()}")
+    return "; ".join(described)
+
+
+def materialization_metadata(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """What makes the UI useful: top words, polarity, speakers, quality (for one transcript)."""
+    if len(results) != 1:
+        return {"transcripts": len(results)}
+    values = next(iter(results.values()))
+    metadata: dict[str, Any] = {}
+    if "top_words" in values:
+        rows = "\n".join(f"| {r['word']} | {r['count']} |" for r in values["top_words"][:15])
+        metadata["top_words"] = dg.MetadataValue.md("| word | count |\n| --- | --- |\n" + rows)
+        metadata["vocabulary_size"] = values["vocabulary_size"]
+    if "sentiment" in values:
+        sentiment = values["sentiment"]
+        metadata.update(polarity=sentiment["polarity"], label=sentiment["sentiment_label"], engine=sentiment["engine"])
+    if "speakers" in values:
+        rows = "\n".join(
+            f"| {r['speaker']} | {r['utterances']} | {r['words']} | {r['share_of_words']:.0%} |"
+            for r in values["speakers"]
+        )
+        metadata["speakers"] = dg.MetadataValue.md(
+            "| speaker | turns | words | share |\n| --- | --- | --- | --- |\n" + rows
+        )
+        metadata["quality_score"] = values["quality_report"]["score"]
+        metadata["participants"] = len(values["speakers"])
+    for name, value in values.items():
+        if isinstance(value, Rendering):
+            metadata[f"{name}_bytes"] = len(value.content)
+    return metadata

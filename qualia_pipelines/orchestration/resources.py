@@ -1,0 +1,136 @@
+"""Resources: the Qualia engine and settings, and the IO manager that writes outputs/."""
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from qualia_pipelines.core.breaker import BreakerPolicy
+from qualia_pipelines.core.contract import Rendering
+from qualia_pipelines.core.engine import Engine
+from qualia_pipelines.core.registry import Registry, discover
+from qualia_pipelines.core.settings import Settings, load_settings
+from qualia_pipelines.core.storage import to_jsonable, write_bytes_atomic, write_json_atomic, write_rendering
+
+_DATA_EXTENSIONS = (".json", ".parquet")
+
+
+@lru_cache(maxsize=1)
+def current_settings() -> Settings:
+    """Settings read once when the definitions load (QUALIA_CONFIG, QUALIA_DATA_DIR, QUALIA_INBOX, ...)."""
+    return load_settings()
+
+
+def current_registry() -> Registry:
+    return registry_for(tuple(str(d) for d in current_settings().plugin_dirs))
+
+
+@lru_cache(maxsize=8)
+def registry_for(plugin_dirs: tuple[str, ...]) -> Registry:
+    """One discovery per process and plugin folder list: assets and engine must agree."""
+    return discover(plugin_dirs)
+
+
+class QualiaResource(dg.ConfigurableResource):
+    """Where transcripts arrive, and the engine that analyses them."""
+
+    inbox: str
+    max_bytes: int
+    plugin_dirs: list[str] = []
+    breaker_failures: int = 5
+    breaker_window_s: float = 300.0
+    breaker_cooldown_s: float = 300.0
+
+    @property
+    def inbox_dir(self) -> Path:
+        return Path(self.inbox)
+
+    @property
+    def breaker_policy(self) -> BreakerPolicy:
+        return BreakerPolicy(self.breaker_failures, self.breaker_window_s, self.breaker_cooldown_s)
+
+    def registry(self) -> Registry:
+        return registry_for(tuple(self.plugin_dirs))
+
+    def engine(self) -> Engine:
+        return Engine(self.registry(), max_bytes=self.max_bytes)
+
+
+class QualiaIOManager(dg.ConfigurableIOManager):
+    """``<base_dir>/<asset>/<partition>.<ext>``: JSON records, Parquet tables, visuals as files.
+
+    Partitioned assets hand over ``{partition_key: value}`` and get the same back,
+    so one run can process one transcript or a whole drop.
+    """
+
+    base_dir: str
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        folder = Path(self.base_dir) / context.asset_key.to_user_string()
+        if context.has_asset_partitions:
+            paths = [self._write(folder / key, obj[key]) for key in context.asset_partition_keys if key in obj]
+        else:
+            paths = [self._write(folder / "all", obj)]
+        context.add_output_metadata(
+            {"path": dg.MetadataValue.path(str(paths[0]))}
+            if len(paths) == 1
+            else {"files": len(paths), "folder": dg.MetadataValue.path(str(folder))}
+        )
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        folder = Path(self.base_dir) / context.asset_key.to_user_string()
+        if context.has_asset_partitions:
+            return {key: self._read(folder, key) for key in context.asset_partition_keys}
+        return self._read(folder, "all")
+
+    @staticmethod
+    def _write(stem: Path, value: Any) -> Path:
+        if isinstance(value, dict) and len(value) == 1 and isinstance(next(iter(value.values())), Rendering):
+            rendering = next(iter(value.values()))
+            return write_rendering(stem.with_name(f"{stem.name}.{rendering.extension}"), rendering)
+        if _is_frame(value):
+            import io
+
+            buffer = io.BytesIO()
+            value.to_parquet(buffer, index=False)
+            return write_bytes_atomic(stem.with_name(f"{stem.name}.parquet"), buffer.getvalue())
+        return write_json_atomic(stem.with_name(f"{stem.name}.json"), to_jsonable(value))
+
+    @staticmethod
+    def _read(folder: Path, stem: str) -> Any:
+        candidates = sorted(folder.glob(f"{_glob_safe(stem)}.*"))
+        data = [path for path in candidates if path.suffix in _DATA_EXTENSIONS]
+        if data and data[0].suffix == ".json":
+            return json.loads(data[0].read_text(encoding="utf-8"))
+        if data:
+            import pandas as pd
+
+            return pd.read_parquet(data[0])
+        if candidates:
+            return candidates[0]
+        raise FileNotFoundError(f"no stored output for {folder.name}/{stem}")
+
+
+def _is_frame(value: Any) -> bool:
+    return type(value).__name__ == "DataFrame" and hasattr(value, "to_parquet")
+
+
+def _glob_safe(stem: str) -> str:
+    return "".join(f"[{ch}]" if ch in "[]*?" else ch for ch in stem)
+
+
+def default_resources() -> dict[str, Any]:
+    settings = current_settings()
+    return {
+        "qualia": QualiaResource(
+            inbox=str(settings.inbox_dir),
+            max_bytes=settings.max_bytes,
+            plugin_dirs=[str(d) for d in settings.plugin_dirs],
+            breaker_failures=settings.breaker_failures,
+            breaker_window_s=settings.breaker_window_s,
+            breaker_cooldown_s=settings.breaker_cooldown_s,
+        ),
+        "io_manager": QualiaIOManager(base_dir=str(settings.outputs_dir)),
+    }

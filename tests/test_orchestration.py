@@ -1,0 +1,212 @@
+"""Dagster: partitions, plugin assets, IO manager, inbox sensor and circuit breaker on a real instance."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from qualia_pipelines.orchestration.assets import plugin_assets, plugin_breaker, transcript
+from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
+from qualia_pipelines.orchestration.resources import QualiaIOManager, QualiaResource, registry_for
+from qualia_pipelines.orchestration.sensors import circuit_breaker_sensor, inbox_sensor
+from tests.conftest import SAMPLES, digest
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as test_instance:
+        yield test_instance
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    folder = tmp_path / "data" / "inbox"
+    folder.mkdir(parents=True)
+    for path in SAMPLES.values():
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+def resources(inbox: Path, plugin_dirs: tuple[str, ...] = (), **breaker: float) -> dict[str, object]:
+    return {
+        "qualia": QualiaResource(
+            inbox=str(inbox), max_bytes=50 * 1024 * 1024, plugin_dirs=list(plugin_dirs), **breaker
+        ),
+        "io_manager": QualiaIOManager(base_dir=str(inbox.parent / "outputs")),
+    }
+
+
+def materialize(
+    instance: dg.DagsterInstance, inbox: Path, key: str, plugin_dirs: tuple[str, ...] = (), **breaker: float
+) -> dg.ExecuteInProcessResult:
+    assets = [transcript, *plugin_assets(registry_for(plugin_dirs))]
+    return dg.materialize(
+        assets,
+        partition_key=key,
+        instance=instance,
+        resources=resources(inbox, plugin_dirs, **breaker),
+        raise_on_error=False,
+    )
+
+
+def test_materializing_a_partition_runs_every_plugin_and_writes_outputs(
+    instance: dg.DagsterInstance, inbox: Path
+) -> None:
+    instance.add_dynamic_partitions(TRANSCRIPTS.name, ["weekly_sync_pt.vtt"])
+    before = digest(inbox / "weekly_sync_pt.vtt")
+    result = materialize(instance, inbox, "weekly_sync_pt.vtt")
+    assert result.success
+    outputs = inbox.parent / "outputs"
+    words = json.loads((outputs / "word_frequency" / "weekly_sync_pt.vtt.json").read_text())
+    assert words["top_words"][0] == {"word": "clientes", "count": 3, "share": pytest.approx(3 / 122, abs=1e-5)}
+    sentiment = json.loads((outputs / "sentiment_analyzer" / "weekly_sync_pt.vtt.json").read_text())["sentiment"]
+    assert sentiment["engine"] == "leia"
+    assert (outputs / "wordcloud_viz" / "weekly_sync_pt.vtt.png").read_bytes().startswith(b"\x89PNG")
+    assert (outputs / "frequency_chart" / "plotly.min.js").exists()
+    event = instance.get_latest_materialization_event(dg.AssetKey("sentiment_analyzer"))
+    metadata = event.asset_materialization.metadata
+    assert metadata["label"].value == sentiment["sentiment_label"] and metadata["engine"].value == "leia"
+    cleaner = instance.get_latest_materialization_event(dg.AssetKey("teams_cleaner")).asset_materialization.metadata
+    assert "Carlos Mendes" in cleaner["speakers"].value and cleaner["quality_score"].value == 100
+    assert (
+        "| clientes | 3 |"
+        in instance.get_latest_materialization_event(dg.AssetKey("word_frequency"))
+        .asset_materialization.metadata["top_words"]
+        .value
+    )
+    assert digest(inbox / "weekly_sync_pt.vtt") == before
+
+
+def test_the_same_numbers_as_the_cli_engine(instance: dg.DagsterInstance, inbox: Path, engine) -> None:
+    instance.add_dynamic_partitions(TRANSCRIPTS.name, ["retro_pt.txt"])
+    assert materialize(instance, inbox, "retro_pt.txt").success
+    stored = json.loads((inbox.parent / "outputs" / "sentiment_analyzer" / "retro_pt.txt.json").read_text())
+    direct = engine.run_file("sentiment_analyzer", inbox / "retro_pt.txt").values["sentiment"]
+    assert stored["sentiment"]["polarity"] == direct["polarity"]
+    assert stored["sentiment"]["segment_sentiments"] == json.loads(json.dumps(direct["segment_sentiments"]))
+
+
+def test_an_unreadable_file_fails_only_its_transcript_with_a_clear_message(
+    instance: dg.DagsterInstance, inbox: Path
+) -> None:
+    (inbox / "photo.vtt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    instance.add_dynamic_partitions(TRANSCRIPTS.name, ["photo.vtt", "retro_pt.txt"])
+    failed = materialize(instance, inbox, "photo.vtt")
+    assert not failed.success
+    failure = next(e for e in failed.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "photo.vtt: this is a PNG image, not a transcript" in str(failure.event_specific_data.error)
+    assert materialize(instance, inbox, "retro_pt.txt").success
+
+
+def sensor_tick(instance: dg.DagsterInstance, inbox: Path, cursor: str | None) -> dg.SensorResult:
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"qualia": resources(inbox)["qualia"]}
+    )
+    return inbox_sensor(context)
+
+
+def test_inbox_sensor_new_changed_growing_and_unreadable_files(instance: dg.DagsterInstance, inbox: Path) -> None:
+    first = sensor_tick(instance, inbox, None)
+    assert not first.run_requests  # first look: nothing has been seen twice yet
+    second = sensor_tick(instance, inbox, first.cursor)
+    keys = sorted(r.partition_key for r in second.run_requests)
+    assert keys == ["customer_interview_en.vtt", "planning_en.docx", "retro_pt.txt", "weekly_sync_pt.vtt"]
+    assert sorted(second.dynamic_partitions_requests[0].partition_keys) == keys
+    instance.add_dynamic_partitions(TRANSCRIPTS.name, keys)
+    quiet = sensor_tick(instance, inbox, second.cursor)
+    assert not quiet.run_requests and "no new or changed transcripts" in quiet.skip_reason.skip_message
+
+    growing = inbox / "Reunião Geral.txt"
+    growing.write_text("[00:00:01] Ana: Começando a reunião.\n")
+    seen_growing = sensor_tick(instance, inbox, quiet.cursor)
+    with growing.open("a") as handle:
+        handle.write("[00:00:05] Bia: Ainda chegando.\n")
+    still_growing = sensor_tick(instance, inbox, seen_growing.cursor)
+    assert not still_growing.run_requests and "1 still arriving" in still_growing.skip_reason.skip_message
+    settled = sensor_tick(instance, inbox, still_growing.cursor)
+    assert [r.partition_key for r in settled.run_requests] == [settled.dynamic_partitions_requests[0].partition_keys[0]]
+    assert settled.run_requests[0].partition_key.startswith("reuniao-geral-txt-")
+
+    changed = inbox / "retro_pt.txt"
+    changed.write_text(changed.read_text() + "[00:01:20] Marina Lopes: Mais uma coisa importante.\n")
+    os.utime(changed, ns=(time.time_ns(), time.time_ns() + 5_000_000))
+    look = sensor_tick(instance, inbox, settled.cursor)
+    rerun = sensor_tick(instance, inbox, look.cursor)
+    assert [r.partition_key for r in rerun.run_requests] == ["retro_pt.txt"]
+    assert not rerun.dynamic_partitions_requests  # a changed file keeps its partition
+
+    (inbox / "photo.vtt").write_bytes(b"\x89PNG\r\n\x1a\n")
+    look = sensor_tick(instance, inbox, rerun.cursor)
+    unreadable = sensor_tick(instance, inbox, look.cursor)
+    assert [r.partition_key for r in unreadable.run_requests] == ["photo.vtt"]  # its run fails; nothing else waits
+    assert (inbox / "photo.vtt").read_bytes() == b"\x89PNG\r\n\x1a\n"
+
+
+FLAKY = """
+import os
+from qualia_pipelines.core.contract import Plugin
+def run(inputs, params):
+    if os.path.exists(os.environ["QUALIA_TEST_FAIL_FLAG"]):
+        raise RuntimeError("deliberate failure")
+    return {"flaky_value": len(inputs["cleaned_document"]["segments"])}
+plugin = Plugin("flaky", "analyzer", "1", "Fails while a flag file exists.", ("cleaned_document",),
+                ("flaky_value",), run)
+"""
+
+
+def test_circuit_breaker_opens_skips_half_opens_and_closes(
+    instance: dg.DagsterInstance, inbox: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "extra_plugins"
+    folder.mkdir()
+    (folder / "flaky.py").write_text(textwrap.dedent(FLAKY))
+    flag = tmp_path / "fail-now"
+    flag.touch()
+    monkeypatch.setenv("QUALIA_TEST_FAIL_FLAG", str(flag))
+    plugin_dirs = (str(folder),)
+    instance.add_dynamic_partitions(TRANSCRIPTS.name, ["retro_pt.txt"])
+    breaker = {"breaker_failures": 3, "breaker_window_s": 120.0, "breaker_cooldown_s": 6.0}
+    for _ in range(3):
+        assert not materialize(instance, inbox, "retro_pt.txt", plugin_dirs, **breaker).success
+    status = plugin_breaker(instance, "flaky", resources(inbox, plugin_dirs, **breaker)["qualia"], time.time())
+    assert status.state == "open" and status.recent_failures == 3
+
+    skipped = materialize(instance, inbox, "retro_pt.txt", plugin_dirs, **breaker)
+    assert skipped.success  # open: skipped, not failed, not retried
+    assert not [e for e in skipped.all_events if e.event_type_value == "STEP_FAILURE"]
+    observation = next(e for e in skipped.all_events if e.event_type_value == "ASSET_OBSERVATION")
+    assert (
+        "flaky open: 3 recent failures"
+        in observation.event_specific_data.asset_observation.metadata["circuit_breaker"].value
+    )
+    tick = circuit_breaker_sensor(
+        dg.build_sensor_context(
+            instance=instance, resources={"qualia": resources(inbox, plugin_dirs, **breaker)["qualia"]}
+        )
+    )
+    assert "flaky open" in tick.skip_reason.skip_message and "closed -> open" in tick.skip_reason.skip_message
+
+    time.sleep(max(0.0, status.retry_after - time.time()) + 0.2)  # cool-down passes: half-open lets one attempt in
+    flag.unlink()
+    recovered = materialize(instance, inbox, "retro_pt.txt", plugin_dirs, **breaker)
+    assert recovered.success
+    value = json.loads((inbox.parent / "outputs" / "flaky" / "retro_pt.txt.json").read_text())
+    assert value == {"flaky_value": 10}
+    tick = circuit_breaker_sensor(
+        dg.build_sensor_context(
+            instance=instance,
+            cursor=tick.cursor,
+            resources={"qualia": resources(inbox, plugin_dirs, **breaker)["qualia"]},
+        )
+    )
+    assert "all breakers closed" in tick.skip_reason.skip_message and "open -> closed" in tick.skip_reason.skip_message
