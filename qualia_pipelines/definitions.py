@@ -2,13 +2,13 @@
 
 import dagster as dg
 
-from qualia_pipelines.orchestration.assets import plugin_assets, transcript
+from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, transcript
 from qualia_pipelines.orchestration.jobs import process_transcripts
 from qualia_pipelines.orchestration.resources import current_registry, default_resources
 from qualia_pipelines.orchestration.sensors import circuit_breaker_sensor, inbox_sensor
 
 defs = dg.Definitions(
-    assets=[transcript, *plugin_assets(current_registry())],
+    assets=[inbox_file, transcript, *plugin_assets(current_registry())],
     jobs=[process_transcripts],
     sensors=[inbox_sensor, circuit_breaker_sensor],
     resources=default_resources(),

@@ -13,11 +13,15 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from qualia_pipelines.orchestration.assets import plugin_assets, plugin_breaker, transcript
+from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, plugin_breaker, transcript
+from qualia_pipelines.orchestration.jobs import process_transcripts
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
 from qualia_pipelines.orchestration.resources import QualiaIOManager, QualiaResource, registry_for
 from qualia_pipelines.orchestration.sensors import circuit_breaker_sensor, inbox_sensor
 from tests.conftest import SAMPLES, digest
+
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
 
 
 @pytest.fixture
@@ -49,7 +53,7 @@ def resources(inbox: Path, plugin_dirs: tuple[str, ...] = (), **breaker: float) 
 def materialize(
     instance: dg.DagsterInstance, inbox: Path, key: str, plugin_dirs: tuple[str, ...] = (), **breaker: float
 ) -> dg.ExecuteInProcessResult:
-    assets = [transcript, *plugin_assets(registry_for(plugin_dirs))]
+    assets = [inbox_file, transcript, *plugin_assets(registry_for(plugin_dirs))]
     return dg.materialize(
         assets,
         partition_key=key,
@@ -108,6 +112,24 @@ def test_an_unreadable_file_fails_only_its_transcript_with_a_clear_message(
     assert materialize(instance, inbox, "retro_pt.txt").success
 
 
+def test_a_range_run_processes_a_whole_drop_in_one_run(instance: dg.DagsterInstance, inbox: Path) -> None:
+    keys = sorted(path.name for path in inbox.iterdir())
+    instance.add_dynamic_partitions(TRANSCRIPTS.name, keys)
+    definitions = dg.Definitions(
+        assets=[inbox_file, transcript, *plugin_assets(registry_for(()))],
+        jobs=[process_transcripts],
+        resources=resources(inbox),
+    )
+    result = definitions.resolve_job_def("process_transcripts").execute_in_process(
+        instance=instance, tags={RANGE_START: keys[0], RANGE_END: keys[-1]}
+    )
+    assert result.success
+    assert instance.get_materialized_partitions(dg.AssetKey("sentiment_viz")) == set(keys)
+    words = {key: json.loads((inbox.parent / "outputs" / "word_frequency" / f"{key}.json").read_text()) for key in keys}
+    assert words["weekly_sync_pt.vtt"]["top_words"][0]["word"] == "clientes"
+    assert words["planning_en.docx"]["language"] == "en"
+
+
 def sensor_tick(instance: dg.DagsterInstance, inbox: Path, cursor: str | None) -> dg.SensorResult:
     context = dg.build_sensor_context(
         instance=instance, cursor=cursor, resources={"qualia": resources(inbox)["qualia"]}
@@ -119,9 +141,12 @@ def test_inbox_sensor_new_changed_growing_and_unreadable_files(instance: dg.Dags
     first = sensor_tick(instance, inbox, None)
     assert not first.run_requests  # first look: nothing has been seen twice yet
     second = sensor_tick(instance, inbox, first.cursor)
-    keys = sorted(r.partition_key for r in second.run_requests)
-    assert keys == ["customer_interview_en.vtt", "planning_en.docx", "retro_pt.txt", "weekly_sync_pt.vtt"]
-    assert sorted(second.dynamic_partitions_requests[0].partition_keys) == keys
+    keys = ["customer_interview_en.vtt", "planning_en.docx", "retro_pt.txt", "weekly_sync_pt.vtt"]
+    assert second.dynamic_partitions_requests[0].partition_keys == keys
+    [batch] = second.run_requests  # one run for the whole drop
+    versions = {event.partition: event.tags["dagster/data_version"] for event in second.asset_events}
+    assert versions["retro_pt.txt"] == digest(inbox / "retro_pt.txt")  # the file's hash is its data version
+    assert (batch.tags[RANGE_START], batch.tags[RANGE_END]) == ("customer_interview_en.vtt", "weekly_sync_pt.vtt")
     instance.add_dynamic_partitions(TRANSCRIPTS.name, keys)
     quiet = sensor_tick(instance, inbox, second.cursor)
     assert not quiet.run_requests and "no new or changed transcripts" in quiet.skip_reason.skip_message
@@ -143,6 +168,7 @@ def test_inbox_sensor_new_changed_growing_and_unreadable_files(instance: dg.Dags
     look = sensor_tick(instance, inbox, settled.cursor)
     rerun = sensor_tick(instance, inbox, look.cursor)
     assert [r.partition_key for r in rerun.run_requests] == ["retro_pt.txt"]
+    assert rerun.asset_events[0].tags["dagster/data_version"] == digest(changed)
     assert not rerun.dynamic_partitions_requests  # a changed file keeps its partition
 
     (inbox / "photo.vtt").write_bytes(b"\x89PNG\r\n\x1a\n")

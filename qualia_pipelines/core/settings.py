@@ -47,6 +47,7 @@ class Settings(BaseModel):
     workers: int = Field(2, ge=1, le=64, description="Worker processes for batch runs.")
     plugin_dirs: list[Path] = Field(default_factory=list, description="Extra folders scanned for plugins.")
     parameters: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Default parameters per plugin id.")
+    batch_size: int = Field(25, ge=1, le=1000, description="Transcripts of one drop processed per Dagster run.")
     breaker_failures: int = Field(5, ge=1, description="Failures within the window that open a plugin's breaker.")
     breaker_window_s: float = Field(300.0, gt=0, description="Window in which failures are counted, seconds.")
     breaker_cooldown_s: float = Field(300.0, ge=0, description="How long an open breaker skips its plugin, seconds.")

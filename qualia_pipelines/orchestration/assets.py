@@ -25,18 +25,28 @@ _CONFIG_TYPES = {"int": dg.Int, "float": dg.Float, "bool": dg.Bool, "str": dg.St
 _BREAKER_HISTORY = 200
 
 
+INBOX_FILE_ASSET = "inbox_file"
+inbox_file = dg.AssetSpec(
+    INBOX_FILE_ASSET,
+    partitions_def=TRANSCRIPTS,
+    group_name="transcripts",
+    description="A transcript file as dropped in the inbox. The inbox sensor records its SHA-256 as the data "
+    "version, so a changed file marks everything downstream stale.",
+)
+
+
 @dg.asset(
     name=TRANSCRIPT_ASSET,
+    deps=[inbox_file],
     partitions_def=TRANSCRIPTS,
     group_name="transcripts",
     code_version="1",
     backfill_policy=dg.BackfillPolicy.single_run(),
-    description="The transcript file parsed into speaker segments; its content hash is the data version.",
+    description="The transcript file parsed into speaker segments.",
 )
 def transcript(context: dg.AssetExecutionContext, qualia: QualiaResource) -> dg.Output:
     files = inbox_files(qualia.inbox_dir)
     parsed: dict[str, Any] = {}
-    versions: dict[str, dg.DataVersion] = {}
     for key in context.partition_keys:
         if key not in files:
             raise dg.Failure(f"transcript {key!r}: no such file in the inbox {qualia.inbox_dir}", allow_retries=False)
@@ -45,12 +55,7 @@ def transcript(context: dg.AssetExecutionContext, qualia: QualiaResource) -> dg.
         except QualiaError as exc:
             raise dg.Failure(str(exc), allow_retries=False) from None
         parsed[key] = document.to_dict()
-        versions[key] = dg.DataVersion(document.content_hash)
-    return dg.Output(parsed, data_version=_versions(versions), metadata=_transcript_metadata(parsed))
-
-
-def _versions(versions: dict[str, dg.DataVersion]) -> dg.DataVersion | dg.DataVersionsByPartition:
-    return next(iter(versions.values())) if len(versions) == 1 else dg.DataVersionsByPartition(versions)
+    return dg.Output(parsed, metadata=_transcript_metadata(parsed))
 
 
 def _transcript_metadata(parsed: dict[str, Any]) -> dict[str, Any]:

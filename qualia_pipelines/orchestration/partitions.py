@@ -18,3 +18,20 @@ def inbox_files(inbox: Path) -> dict[str, Path]:
 def partition_key(inbox: Path, path: Path) -> str:
     """Readable and stable: the file name, or its relative path when it sits in a subfolder."""
     return transcript_key(path.relative_to(inbox).as_posix())
+
+
+def contiguous_ranges(ordered: list[str], wanted: set[str], max_size: int) -> list[tuple[str, str]]:
+    """Group ``wanted`` keys into runs of neighbours in partition order, at most ``max_size`` each.
+
+    A range run processes many transcripts in one Dagster run (one process, one
+    engine), which keeps orchestration overhead per transcript small.
+    """
+    ranges: list[list[str]] = []
+    previous_wanted = False
+    for key in ordered:
+        if key in wanted and previous_wanted and len(ranges[-1]) < max_size:
+            ranges[-1].append(key)
+        elif key in wanted:
+            ranges.append([key])
+        previous_wanted = key in wanted
+    return [(group[0], group[-1]) for group in ranges]

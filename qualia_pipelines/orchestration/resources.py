@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from qualia_pipelines.core.breaker import BreakerPolicy
 from qualia_pipelines.core.contract import Rendering
@@ -38,7 +39,8 @@ class QualiaResource(dg.ConfigurableResource):
 
     inbox: str
     max_bytes: int
-    plugin_dirs: list[str] = []
+    plugin_dirs: list[str] = Field(default_factory=list)
+    batch_size: int = 25
     breaker_failures: int = 5
     breaker_window_s: float = 300.0
     breaker_cooldown_s: float = 300.0
@@ -128,6 +130,7 @@ def default_resources() -> dict[str, Any]:
             inbox=str(settings.inbox_dir),
             max_bytes=settings.max_bytes,
             plugin_dirs=[str(d) for d in settings.plugin_dirs],
+            batch_size=settings.batch_size,
             breaker_failures=settings.breaker_failures,
             breaker_window_s=settings.breaker_window_s,
             breaker_cooldown_s=settings.breaker_cooldown_s,

@@ -7,11 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from qualia_pipelines.core.contract import QualiaError
 from qualia_pipelines.core.inbox import Observation, observe, settled
-from qualia_pipelines.orchestration.assets import plugin_breaker
+from qualia_pipelines.core.readers import read_transcript
+from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, plugin_breaker
 from qualia_pipelines.orchestration.jobs import process_transcripts
-from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, partition_key
+from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges, partition_key
 from qualia_pipelines.orchestration.resources import QualiaResource
 
 INBOX_INTERVAL_S = 15
@@ -24,37 +28,76 @@ BREAKER_INTERVAL_S = 30
     minimum_interval_seconds=INBOX_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Adds a partition for each new or changed transcript in the inbox, once it has stopped growing, "
-    "and requests its run. Inbox files are only read.",
+    "and requests runs: neighbouring new transcripts share one run; a file that cannot be read gets a run of its "
+    "own, which fails with the reason and holds up nothing else. Inbox files are only read.",
 )
 def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) -> dg.SensorResult:
     state = json.loads(context.cursor) if context.cursor else {"seen": {}, "hashes": {}}
     previous = {path: Observation(*values) for path, values in state["seen"].items()}
     current = observe(qualia.inbox_dir)
     hashes: dict[str, str] = state["hashes"]
-    new_keys: list[str] = []
-    requests: list[dg.RunRequest] = []
+    arrived: dict[str, str] = {}  # partition key -> digest, for new or changed files
+    unreadable: set[str] = set()
     for path in settled(previous, current):
         digest = _sha256(Path(path))
         if digest is None or hashes.get(path) == digest:
             continue
         hashes[path] = digest
         key = partition_key(qualia.inbox_dir, Path(path))
-        if not context.instance.has_dynamic_partition(TRANSCRIPTS.name, key):
-            new_keys.append(key)
-        requests.append(dg.RunRequest(partition_key=key, run_key=f"{key}:{digest[:16]}", tags={"qualia/source": path}))
+        arrived[key] = digest
+        if not _readable(Path(path), qualia.max_bytes):
+            unreadable.add(key)
     growing = len([p for p in current if previous.get(p) != current[p]])
-    cursor = {
-        "seen": {path: [o.size, o.mtime_ns] for path, o in current.items()},
-        "hashes": {path: digest for path, digest in hashes.items() if path in current},
-    }
-    if not requests:
-        reason = f"no new or changed transcripts ({len(current)} in inbox, {growing} still arriving)"
-        return dg.SensorResult(skip_reason=reason, cursor=json.dumps(cursor))
-    return dg.SensorResult(
-        run_requests=requests,
-        dynamic_partitions_requests=[TRANSCRIPTS.build_add_request(new_keys)] if new_keys else [],
-        cursor=json.dumps(cursor),
+    cursor = json.dumps(
+        {
+            "seen": {path: [o.size, o.mtime_ns] for path, o in current.items()},
+            "hashes": {path: digest for path, digest in hashes.items() if path in current},
+        }
     )
+    if not arrived:
+        reason = f"no new or changed transcripts ({len(current)} in inbox, {growing} still arriving)"
+        return dg.SensorResult(skip_reason=reason, cursor=cursor)
+    existing = list(context.instance.get_dynamic_partitions(TRANSCRIPTS.name))
+    new_keys = sorted(key for key in arrived if key not in set(existing))
+    return dg.SensorResult(
+        run_requests=transcript_run_requests([*existing, *new_keys], arrived, unreadable, qualia.batch_size),
+        dynamic_partitions_requests=[TRANSCRIPTS.build_add_request(new_keys)] if new_keys else [],
+        asset_events=[
+            dg.AssetObservation(INBOX_FILE_ASSET, partition=key, tags={DATA_VERSION_TAG: digest})
+            for key, digest in sorted(arrived.items())
+        ],
+        cursor=cursor,
+    )
+
+
+def transcript_run_requests(
+    ordered: list[str], arrived: dict[str, str], unreadable: set[str], batch_size: int
+) -> list[dg.RunRequest]:
+    """One run per range of readable neighbours; one run per unreadable file."""
+    requests = []
+    readable = set(arrived) - unreadable
+    for first, last in contiguous_ranges(ordered, readable, batch_size):
+        fingerprint = hashlib.sha256("".join(arrived[k] for k in ordered if k in readable).encode()).hexdigest()[:12]
+        if first == last:
+            requests.append(dg.RunRequest(partition_key=first, run_key=f"{first}:{arrived[first][:16]}"))
+        else:
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{first}..{last}:{fingerprint}",
+                    tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+                )
+            )
+    for key in sorted(unreadable):
+        requests.append(dg.RunRequest(partition_key=key, run_key=f"{key}:{arrived[key][:16]}"))
+    return requests
+
+
+def _readable(path: Path, max_bytes: int) -> bool:
+    try:
+        read_transcript(path, max_bytes=max_bytes)
+    except QualiaError:
+        return False
+    return True
 
 
 def _sha256(path: Path) -> str | None:
