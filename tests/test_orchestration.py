@@ -71,9 +71,12 @@ def test_materializing_a_partition_runs_every_plugin_and_writes_outputs(
     result = materialize(instance, inbox, "weekly_sync_pt.vtt")
     assert result.success
     outputs = inbox.parent / "outputs"
-    words = json.loads((outputs / "word_frequency" / "weekly_sync_pt.vtt.json").read_text())
+    words = json.loads((outputs / "word_frequency" / "weekly_sync_pt.vtt.json").read_text())["values"]
     assert words["top_words"][0] == {"word": "clientes", "count": 3, "share": pytest.approx(3 / 122, abs=1e-5)}
-    sentiment = json.loads((outputs / "sentiment_analyzer" / "weekly_sync_pt.vtt.json").read_text())["sentiment"]
+    record = json.loads((outputs / "sentiment_analyzer" / "weekly_sync_pt.vtt.json").read_text())
+    assert [step["plugin"] for step in record["provenance"]] == ["teams_cleaner", "sentiment_analyzer"]
+    assert record["content_hash"] == digest(inbox / "weekly_sync_pt.vtt") and record["version"] == "1.0.0"
+    sentiment = record["values"]["sentiment"]
     assert sentiment["engine"] == "leia"
     assert (outputs / "wordcloud_viz" / "weekly_sync_pt.vtt.png").read_bytes().startswith(b"\x89PNG")
     assert (outputs / "frequency_chart" / "plotly.min.js").exists()
@@ -96,8 +99,8 @@ def test_the_same_numbers_as_the_cli_engine(instance: dg.DagsterInstance, inbox:
     assert materialize(instance, inbox, "retro_pt.txt").success
     stored = json.loads((inbox.parent / "outputs" / "sentiment_analyzer" / "retro_pt.txt.json").read_text())
     direct = engine.run_file("sentiment_analyzer", inbox / "retro_pt.txt").values["sentiment"]
-    assert stored["sentiment"]["polarity"] == direct["polarity"]
-    assert stored["sentiment"]["segment_sentiments"] == json.loads(json.dumps(direct["segment_sentiments"]))
+    assert stored["values"]["sentiment"]["polarity"] == direct["polarity"]
+    assert stored["values"]["sentiment"]["segment_sentiments"] == json.loads(json.dumps(direct["segment_sentiments"]))
 
 
 def test_an_unreadable_file_fails_only_its_transcript_with_a_clear_message(
@@ -125,7 +128,8 @@ def test_a_range_run_processes_a_whole_drop_in_one_run(instance: dg.DagsterInsta
     )
     assert result.success
     assert instance.get_materialized_partitions(dg.AssetKey("sentiment_viz")) == set(keys)
-    words = {key: json.loads((inbox.parent / "outputs" / "word_frequency" / f"{key}.json").read_text()) for key in keys}
+    outputs = inbox.parent / "outputs" / "word_frequency"
+    words = {key: json.loads((outputs / f"{key}.json").read_text())["values"] for key in keys}
     assert words["weekly_sync_pt.vtt"]["top_words"][0]["word"] == "clientes"
     assert words["planning_en.docx"]["language"] == "en"
 
@@ -227,7 +231,7 @@ def test_circuit_breaker_opens_skips_half_opens_and_closes(
     recovered = materialize(instance, inbox, "retro_pt.txt", plugin_dirs, **breaker)
     assert recovered.success
     value = json.loads((inbox.parent / "outputs" / "flaky" / "retro_pt.txt.json").read_text())
-    assert value == {"flaky_value": 10}
+    assert value["values"] == {"flaky_value": 10}
     tick = circuit_breaker_sensor(
         dg.build_sensor_context(
             instance=instance,

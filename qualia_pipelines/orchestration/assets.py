@@ -17,6 +17,7 @@ from qualia_pipelines.core.readers import read_transcript
 from qualia_pipelines.core.registry import Registry
 from qualia_pipelines.core.resolver import direct_dependencies, providers
 from qualia_pipelines.core.transcript import Transcript
+from qualia_pipelines.orchestration.checks import check_results, check_specs, skipped_results
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files
 from qualia_pipelines.orchestration.resources import QualiaResource
 
@@ -98,23 +99,28 @@ def plugin_asset(registry: Registry, plugin: Plugin) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         output_required=False,
         kinds={"python", "qualia"},
+        check_specs=check_specs(plugin),
     )
     def _plugin_asset(context: dg.AssetExecutionContext, qualia: QualiaResource, **loaded: Any) -> Iterator[Any]:
         blocked = blocking_breakers(context.instance, [plugin.id, *upstream], qualia, time.time())
         if blocked:
             context.log.warning(f"circuit breaker open, skipping {plugin.id}: {blocked}")
             yield dg.AssetObservation(asset_key=plugin.id, metadata={"circuit_breaker": blocked})
+            yield from skipped_results(plugin, f"skipped: circuit breaker {blocked}")
             return
         engine = qualia.engine()
-        params = {name: value for name, value in context.op_execution_context.op_config.items() if value is not None}
+        config = {name: value for name, value in context.op_execution_context.op_config.items() if value is not None}
+        params = engine.validated_parameters([plugin.id], {plugin.id: config})[plugin.id]
         results: dict[str, Any] = {}
         for key in context.partition_keys:
             inputs = {required: _input(required, key, loaded, provider_of) for required in plugin.requires}
             try:
-                results[key] = engine.run_plugin(plugin.id, inputs, params)
+                values = engine.run_plugin(plugin.id, inputs, params)
             except QualiaError as exc:
                 raise dg.Failure(f"{plugin.id} on transcript {key!r}: {exc}") from exc
+            results[key] = values if plugin.kind == "visualizer" else _record(plugin, params, values, loaded, key)
         yield dg.Output(results, metadata=materialization_metadata(results))
+        yield from check_results(plugin, results)
 
     return _plugin_asset
 
@@ -122,7 +128,27 @@ def plugin_asset(registry: Registry, plugin: Plugin) -> dg.AssetsDefinition:
 def _input(required: str, key: str, loaded: Mapping[str, Any], provider_of: Mapping[str, str]) -> Any:
     if required == TRANSCRIPT_KEY:
         return Transcript.from_dict(loaded[TRANSCRIPT_ASSET][key])
-    return loaded[provider_of[required]][key][required]
+    return loaded[provider_of[required]][key]["values"][required]
+
+
+def _record(
+    plugin: Plugin, params: dict[str, Any], values: dict[str, Any], loaded: Mapping[str, Any], key: str
+) -> dict:
+    """What is stored for a document or analysis: the values with what produced them (as the CLI saves them)."""
+    upstream = next(iter(loaded.values()))[key]
+    return {
+        "plugin": plugin.id,
+        "version": plugin.version,
+        "kind": plugin.kind,
+        "source": upstream["source"],
+        "content_hash": upstream["content_hash"],
+        "parameters": params,
+        "values": values,
+        "provenance": [
+            *upstream.get("provenance", []),
+            {"plugin": plugin.id, "version": plugin.version, "parameters": params},
+        ],
+    }
 
 
 def config_schema(plugin: Plugin) -> dict[str, dg.Field]:
@@ -181,7 +207,8 @@ def materialization_metadata(results: Mapping[str, Mapping[str, Any]]) -> dict[s
     """What makes the UI useful: top words, polarity, speakers, quality (for one transcript)."""
     if len(results) != 1:
         return {"transcripts": len(results)}
-    values = next(iter(results.values()))
+    record = next(iter(results.values()))
+    values = record.get("values", record)
     metadata: dict[str, Any] = {}
     if "top_words" in values:
         rows = "\n".join(f"| {r['word']} | {r['count']} |" for r in values["top_words"][:15])
