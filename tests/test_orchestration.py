@@ -11,9 +11,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, plugin_breaker, transcript
+from qualia_pipelines.orchestration.corpus_assets import (
+    corpus_vocabulary,
+    distinctive_words,
+    report,
+    sentiment_over_time,
+    speaker_participation,
+)
 from qualia_pipelines.orchestration.jobs import process_transcripts
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
 from qualia_pipelines.orchestration.resources import QualiaIOManager, QualiaResource, registry_for
@@ -132,6 +140,50 @@ def test_a_range_run_processes_a_whole_drop_in_one_run(instance: dg.DagsterInsta
     words = {key: json.loads((outputs / f"{key}.json").read_text())["values"] for key in keys}
     assert words["weekly_sync_pt.vtt"]["top_words"][0]["word"] == "clientes"
     assert words["planning_en.docx"]["language"] == "en"
+
+
+def all_assets() -> list:
+    return [
+        inbox_file,
+        transcript,
+        *plugin_assets(registry_for(())),
+        corpus_vocabulary,
+        distinctive_words,
+        sentiment_over_time,
+        speaker_participation,
+        report,
+    ]
+
+
+def test_corpus_assets_and_reports(instance: dg.DagsterInstance, inbox: Path) -> None:
+    keys = sorted(path.name for path in inbox.iterdir())
+    instance.add_dynamic_partitions(TRANSCRIPTS.name, keys)
+    definitions = dg.Definitions(assets=all_assets(), jobs=[process_transcripts], resources=resources(inbox))
+    job = definitions.resolve_job_def("process_transcripts")
+    assert job.execute_in_process(instance=instance, tags={RANGE_START: keys[0], RANGE_END: keys[-1]}).success
+    corpus = dg.materialize(
+        all_assets(), instance=instance, resources=resources(inbox), selection=dg.AssetSelection.groups("corpus")
+    )
+    assert corpus.success
+    outputs = inbox.parent / "outputs"
+    vocabulary = pd.read_parquet(outputs / "corpus_vocabulary" / "all.parquet").set_index("word")
+    assert vocabulary.loc["clientes", "count"] == 3 and vocabulary.loc["charts", "transcripts"] == 2
+    distinctive = pd.read_parquet(outputs / "distinctive_words" / "all.parquet")
+    assert set(distinctive["transcript"]) == set(keys) and distinctive["rank"].max() == 10
+    top = distinctive[(distinctive.transcript == "weekly_sync_pt.vtt") & (distinctive["rank"] == 1)].iloc[0]
+    assert top["word"] == "clientes"
+    over_time = pd.read_parquet(outputs / "sentiment_over_time" / "all.parquet")
+    assert len(over_time) == 4 and over_time.iloc[0]["transcript"] == "planning_en.docx"  # dated 2026-11-03
+    assert set(over_time["engine"]) == {"leia", "textblob-pattern"}
+    people = pd.read_parquet(outputs / "speaker_participation" / "all.parquet").set_index("speaker")
+    assert people.loc["Priya Raman", "meetings"] == 1 and people.loc["Sam Okafor", "words"] > 0
+    page = (outputs / "report" / "weekly_sync_pt.vtt.html").read_text(encoding="utf-8")
+    assert "Carlos Mendes" in page and "clientes" in page and "data:image/png;base64," in page
+    assert digest(inbox / "weekly_sync_pt.vtt") in page  # provenance: the input hash
+    assert "sentiment_analyzer" in page and "polarity_threshold" in page
+    assert "<script src=" not in page and "<link " not in page  # self-contained: nothing loaded from elsewhere
+    outside_plotly = page.split("</script>", 1)[1]
+    assert "http://" not in outside_plotly.replace("http://www.w3.org", "") and "https://" not in outside_plotly
 
 
 def sensor_tick(instance: dg.DagsterInstance, inbox: Path, cursor: str | None) -> dg.SensorResult:

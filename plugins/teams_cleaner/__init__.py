@@ -109,7 +109,7 @@ def meeting_metadata(transcript: Transcript, kept: list[Segment], speakers: list
         "participants": [row["speaker"] for row in speakers],
         "segments": len(kept),
         "words": sum(s.word_count for s in kept),
-        **{key: value for key, value in transcript.metadata.items() if key in ("title", "preamble")},
+        **{key: value for key, value in transcript.metadata.items() if key in ("title", "preamble", "date")},
     }
 
 

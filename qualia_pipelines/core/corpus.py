@@ -61,7 +61,7 @@ def sentiment_over_time(sentiments: Mapping[str, Mapping[str, Any]], dates: Mapp
         rows.append(
             {
                 "transcript": key,
-                "date": pd.Timestamp(dates[key]) if dates.get(key) else pd.NaT,
+                "date": _utc(dates.get(key)),
                 "polarity": sentiment["polarity"],
                 "label": sentiment["sentiment_label"],
                 "share_positive": statistics["share_positive"],
@@ -86,6 +86,14 @@ def sentiment_over_time(sentiments: Mapping[str, Mapping[str, Any]], dates: Mapp
         ],
     )
     return frame.sort_values(["date", "transcript"], ignore_index=True)
+
+
+def _utc(value: str | None) -> pd.Timestamp:
+    """Dates as UTC; a date without a zone (as Teams DOCX writes them) is taken as UTC."""
+    if not value:
+        return pd.NaT
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def participation(speakers: Mapping[str, list[Mapping[str, Any]]]) -> pd.DataFrame:

@@ -29,7 +29,8 @@ td,th{border-bottom:1px solid #ddd;padding:.3rem .7rem;text-align:left} th{backg
 </head><body>
 <h1>{{ title }}</h1>
 <p class="muted">{{ metadata.format }} · {{ metadata.language }} · {{ metadata.participant_count }} participants
-{% if metadata.duration_s %}· {{ (metadata.duration_s / 60) | round(1) }} min{% endif %} · {{ source }}</p>
+{% if metadata.duration_s %}· {{ (metadata.duration_s / 60) | round(1) }} min{% endif %}
+· {{ source }}</p>
 <div class="cards">
 <div class="card">words<b>{{ metadata.words }}</b></div>
 <div class="card">vocabulary<b>{{ words.vocabulary_size }}</b></div>

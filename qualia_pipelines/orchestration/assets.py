@@ -7,6 +7,8 @@ and the launchpad config from its parameters (validated by the engine).
 
 import time
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -56,7 +58,13 @@ def transcript(context: dg.AssetExecutionContext, qualia: QualiaResource) -> dg.
         except QualiaError as exc:
             raise dg.Failure(str(exc), allow_retries=False) from None
         parsed[key] = document.to_dict()
+        parsed[key]["metadata"].setdefault("date", _modified(files[key]))
     return dg.Output(parsed, metadata=_transcript_metadata(parsed))
+
+
+def _modified(path: Path) -> str:
+    """The file's modification time: the meeting date when the transcript itself has none."""
+    return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).isoformat()
 
 
 def _transcript_metadata(parsed: dict[str, Any]) -> dict[str, Any]:

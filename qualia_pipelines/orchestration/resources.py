@@ -83,9 +83,18 @@ class QualiaIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> Any:
         folder = Path(self.base_dir) / context.asset_key.to_user_string()
-        if context.has_asset_partitions:
-            return {key: self._read(folder, key) for key in context.asset_partition_keys}
-        return self._read(folder, "all")
+        if not context.has_asset_partitions:
+            return self._read(folder, "all")
+        keys = context.asset_partition_keys
+        if len(keys) == 1:
+            return {keys[0]: self._read(folder, keys[0])}
+        loaded = {}
+        for key in keys:  # a corpus-wide read takes the transcripts that exist (failed files have no output)
+            try:
+                loaded[key] = self._read(folder, key)
+            except FileNotFoundError:
+                context.log.warning(f"{context.asset_key.to_user_string()}: no output for {key}, left out")
+        return loaded
 
     @staticmethod
     def _write(stem: Path, value: Any) -> Path:

@@ -55,6 +55,9 @@ def parse_docx_lines(lines: list[str]) -> tuple[list[Segment], dict[str, Any]]:
     metadata: dict[str, Any] = {}
     if preamble and turns:
         metadata = {"title": preamble[0], "preamble": preamble}
+        date = next((found for found in map(_date, preamble) if found), None)
+        if date:
+            metadata["date"] = date
     if not turns:
         segments = [Segment(None, None, None, " ".join(line.split())) for line in preamble]
         return segments, metadata
@@ -66,6 +69,18 @@ def parse_docx_lines(lines: list[str]) -> tuple[list[Segment], dict[str, Any]]:
         end = turns[index + 1][1] if index + 1 < len(turns) else None
         segments.append(Segment(speaker, start, end if end is not None and end >= start else None, text))
     return segments, metadata
+
+
+def _date(line: str) -> str | None:
+    """ISO date-time of a preamble line such as "November 3, 2026, 2:00PM", if it is one."""
+    from dateutil import parser
+
+    if not any(ch.isdigit() for ch in line):
+        return None
+    try:
+        return parser.parse(line.replace(", ", " ", 1) if line.count(",") > 1 else line).isoformat()
+    except (ValueError, OverflowError):
+        return None
 
 
 def _speaker_and_start(line: str) -> tuple[str, float] | None:

@@ -1,0 +1,110 @@
+"""Corpus assets across all transcripts, and the per-transcript HTML report."""
+
+from typing import Any
+
+import dagster as dg
+
+from qualia_pipelines import __version__
+from qualia_pipelines.core.contract import Rendering
+from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
+
+CORPUS_GROUP = "corpus"
+
+
+@dg.asset(
+    group_name=CORPUS_GROUP,
+    ins={"word_frequency": dg.AssetIn("word_frequency")},
+    kinds={"pandas", "parquet"},
+    description="Every word across all transcripts: total count and how many transcripts use it.",
+)
+def corpus_vocabulary(word_frequency: dict[str, Any]) -> dg.Output:
+    from qualia_pipelines.core.corpus import vocabulary
+
+    table = vocabulary({key: record["values"]["word_frequencies"] for key, record in word_frequency.items()})
+    return dg.Output(
+        table,
+        metadata={
+            "words": len(table),
+            "transcripts": len(word_frequency),
+            "top": dg.MetadataValue.md(table.head(15).to_markdown(index=False)),
+        },
+    )
+
+
+@dg.asset(
+    group_name=CORPUS_GROUP,
+    ins={"word_frequency": dg.AssetIn("word_frequency")},
+    kinds={"pandas", "parquet"},
+    description="The words that set each transcript apart from the others (TF-IDF, top 10 per transcript).",
+)
+def distinctive_words(word_frequency: dict[str, Any]) -> dg.Output:
+    from qualia_pipelines.core.corpus import distinctive_words as distinctive
+
+    table = distinctive({key: record["values"]["word_frequencies"] for key, record in word_frequency.items()})
+    preview = table[table["rank"] <= 3][["transcript", "rank", "word", "tfidf"]]
+    return dg.Output(
+        table, metadata={"rows": len(table), "top_3": dg.MetadataValue.md(preview.to_markdown(index=False))}
+    )
+
+
+@dg.asset(
+    group_name=CORPUS_GROUP,
+    ins={"sentiment_analyzer": dg.AssetIn("sentiment_analyzer"), "teams_cleaner": dg.AssetIn("teams_cleaner")},
+    kinds={"pandas", "parquet"},
+    description="Sentiment of each meeting in date order (meeting date from the document, else the file's date).",
+)
+def sentiment_over_time(sentiment_analyzer: dict[str, Any], teams_cleaner: dict[str, Any]) -> dg.Output:
+    from qualia_pipelines.core.corpus import sentiment_over_time as over_time
+
+    dates = {key: record["values"]["metadata"].get("date") for key, record in teams_cleaner.items()}
+    table = over_time({key: record["values"]["sentiment"] for key, record in sentiment_analyzer.items()}, dates)
+    return dg.Output(
+        table,
+        metadata={
+            "meetings": len(table),
+            "mean_polarity": float(table["polarity"].mean() or 0),
+            "table": dg.MetadataValue.md(table.to_markdown(index=False)),
+        },
+    )
+
+
+@dg.asset(
+    group_name=CORPUS_GROUP,
+    ins={"teams_cleaner": dg.AssetIn("teams_cleaner")},
+    kinds={"pandas", "parquet"},
+    description="Participation of each speaker across meetings: meetings, turns, words, talk time, share of words.",
+)
+def speaker_participation(teams_cleaner: dict[str, Any]) -> dg.Output:
+    from qualia_pipelines.core.corpus import participation
+
+    table = participation({key: record["values"]["speakers"] for key, record in teams_cleaner.items()})
+    return dg.Output(
+        table, metadata={"speakers": len(table), "table": dg.MetadataValue.md(table.head(20).to_markdown(index=False))}
+    )
+
+
+@dg.asset(
+    partitions_def=TRANSCRIPTS,
+    group_name="report",
+    ins={name: dg.AssetIn(name) for name in ("teams_cleaner", "word_frequency", "sentiment_analyzer", "wordcloud_viz")},
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"html"},
+    description="One self-contained offline HTML page per transcript: summary, speakers, top words, word cloud, "
+    "charts, sentiment timeline and provenance.",
+)
+def report(
+    context: dg.AssetExecutionContext,
+    teams_cleaner: dict[str, Any],
+    word_frequency: dict[str, Any],
+    sentiment_analyzer: dict[str, Any],
+    wordcloud_viz: dict[str, Any],
+) -> dg.Output:
+    from qualia_pipelines.core.report import report_html
+
+    pages = {}
+    for key in context.partition_keys:
+        cloud = wordcloud_viz.get(key)
+        png = cloud.read_bytes() if cloud is not None and cloud.suffix == ".png" else None
+        html = report_html(teams_cleaner[key], word_frequency[key], sentiment_analyzer[key], png, __version__)
+        pages[key] = {"report": Rendering(html.encode("utf-8"), "text/html", "html")}
+    return dg.Output(pages, metadata={"reports": len(pages)})
