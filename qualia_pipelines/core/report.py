@@ -43,8 +43,8 @@ td,th{border-bottom:1px solid #ddd;padding:.3rem .7rem;text-align:left} th{backg
 {% for row in speakers %}<tr><td>{{ row.speaker }}</td><td>{{ row.utterances }}</td><td>{{ row.words }}</td>
 <td>{{ "%.0f%%" | format(100 * row.share_of_words) }}</td>
 <td>{% if row.talk_time_s is not none %}{{ row.talk_time_s | round(1) }} s{% endif %}</td>
-<td>{% set s = speaker_sentiment.get(row.speaker) %}{% if s %}<span class="{{ s.label }}">{{ "%+.2f" | format(s.polarity) }}
-</span>{% endif %}</td></tr>{% endfor %}</table>
+<td>{% set s = speaker_sentiment.get(row.speaker) %}{% if s %}<span class="{{ s.label }}">
+{{ "%+.2f" | format(s.polarity) }}</span>{% endif %}</td></tr>{% endfor %}</table>
 <h2>Top words</h2>
 {% if wordcloud %}<img alt="word cloud" style="max-width:100%" src="data:image/png;base64,{{ wordcloud }}">{% endif %}
 {{ frequency_chart | safe }}
