@@ -10,8 +10,9 @@ from qualia_pipelines.orchestration.corpus_assets import (
     sentiment_over_time,
     speaker_participation,
 )
-from qualia_pipelines.orchestration.jobs import process_transcripts
+from qualia_pipelines.orchestration.jobs import backup_job, process_transcripts, refresh_corpus
 from qualia_pipelines.orchestration.resources import current_registry, default_resources
+from qualia_pipelines.orchestration.schedules import backup_schedule, processing_schedule
 from qualia_pipelines.orchestration.sensors import circuit_breaker_sensor, inbox_sensor
 
 defs = dg.Definitions(
@@ -25,7 +26,8 @@ defs = dg.Definitions(
         speaker_participation,
         report,
     ],
-    jobs=[process_transcripts],
+    jobs=[process_transcripts, refresh_corpus, backup_job],
+    schedules=[processing_schedule, backup_schedule],
     sensors=[inbox_sensor, circuit_breaker_sensor],
     resources=default_resources(),
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from qualia_pipelines.cli import analysis, menu, project
+from qualia_pipelines.cli import analysis, menu, ops, project
 
 app = typer.Typer(
     name="qualia",
@@ -30,6 +30,8 @@ app.add_typer(project.config_app, name="config")
 app.command()(project.init)
 app.command()(project.create)
 app.command()(menu.menu)
+app.add_typer(ops.backup_app, name="backup")
+app.command()(ops.health)
 
 
 def main() -> None:

@@ -21,6 +21,8 @@ _ENV_FIELDS = {
     "QUALIA_DATA_DIR": "data_dir",
     "QUALIA_INBOX": "inbox",
     "QUALIA_OUTPUTS": "outputs",
+    "QUALIA_BACKUPS": "backups",
+    "QUALIA_PROCESSING_CRON": "processing_cron",
     "QUALIA_CACHE_DIR": "cache_dir",
     "QUALIA_MAX_FILE_MB": "max_file_mb",
     "QUALIA_BREAKER_FAILURES": "breaker_failures",
@@ -47,6 +49,9 @@ class Settings(BaseModel):
     workers: int = Field(2, ge=1, le=64, description="Worker processes for batch runs.")
     plugin_dirs: list[Path] = Field(default_factory=list, description="Extra folders scanned for plugins.")
     parameters: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Default parameters per plugin id.")
+    backups: Path | None = Field(None, description="Folder for backup archives (default: <data_dir>/backups).")
+    backup_retention_days: float = Field(30.0, gt=0, description="Backups older than this are pruned.")
+    processing_cron: str = Field("0 * * * *", description="When the processing schedule runs (cron).")
     batch_size: int = Field(25, ge=1, le=1000, description="Transcripts of one drop processed per Dagster run.")
     breaker_failures: int = Field(5, ge=1, description="Failures within the window that open a plugin's breaker.")
     breaker_window_s: float = Field(300.0, gt=0, description="Window in which failures are counted, seconds.")
@@ -59,6 +64,10 @@ class Settings(BaseModel):
     @property
     def outputs_dir(self) -> Path:
         return self.outputs or self.data_dir / "outputs"
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.backups or self.data_dir / "backups"
 
     @property
     def cache_path(self) -> Path:
@@ -112,7 +121,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
 def _relative_to(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """Relative paths in a config file are relative to that file, not to the shell."""
     resolved = dict(data)
-    for name in ("data_dir", "inbox", "outputs", "cache_dir"):
+    for name in ("data_dir", "inbox", "outputs", "cache_dir", "backups"):
         if isinstance(resolved.get(name), str) and not Path(resolved[name]).is_absolute():
             resolved[name] = str(base / resolved[name])
     if isinstance(resolved.get("plugin_dirs"), list):

@@ -201,6 +201,14 @@ def plugin_breaker(instance: dg.DagsterInstance, plugin_id: str, qualia: QualiaR
     return breaker_status(outcomes, policy, now)
 
 
+def breaker_states(instance: dg.DagsterInstance, qualia: QualiaResource) -> dict[str, str]:
+    """Every plugin's breaker state now: the health report of sensors, backups and `qualia health`."""
+    now = time.time()
+    return {
+        plugin_id: plugin_breaker(instance, plugin_id, qualia, now).state for plugin_id in qualia.registry().plugins
+    }
+
+
 def blocking_breakers(instance: dg.DagsterInstance, plugin_ids: list[str], qualia: QualiaResource, now: float) -> str:
     """A description of the open breakers among ``plugin_ids`` ("" when all allow an attempt)."""
     described = []

@@ -9,6 +9,8 @@ from qualia_pipelines.core.contract import Rendering
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
 
 CORPUS_GROUP = "corpus"
+CORPUS_ASSETS = ("corpus_vocabulary", "distinctive_words", "sentiment_over_time", "speaker_participation")
+REPORT_ASSET = "report"
 
 
 @dg.asset(

@@ -41,6 +41,9 @@ class QualiaResource(dg.ConfigurableResource):
     max_bytes: int
     plugin_dirs: list[str] = Field(default_factory=list)
     batch_size: int = 25
+    outputs: str = "data/outputs"
+    backups: str = "data/backups"
+    retention_days: float = 30.0
     breaker_failures: int = 5
     breaker_window_s: float = 300.0
     breaker_cooldown_s: float = 300.0
@@ -133,13 +136,19 @@ def _glob_safe(stem: str) -> str:
 
 
 def default_resources() -> dict[str, Any]:
-    settings = current_settings()
+    return resources_for(current_settings())
+
+
+def resources_for(settings: Settings) -> dict[str, Any]:
     return {
         "qualia": QualiaResource(
             inbox=str(settings.inbox_dir),
             max_bytes=settings.max_bytes,
             plugin_dirs=[str(d) for d in settings.plugin_dirs],
             batch_size=settings.batch_size,
+            outputs=str(settings.outputs_dir),
+            backups=str(settings.backups_dir),
+            retention_days=settings.backup_retention_days,
             breaker_failures=settings.breaker_failures,
             breaker_window_s=settings.breaker_window_s,
             breaker_cooldown_s=settings.breaker_cooldown_s,

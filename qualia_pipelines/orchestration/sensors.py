@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from qualia_pipelines.core.contract import QualiaError
 from qualia_pipelines.core.inbox import Observation, observe, settled
 from qualia_pipelines.core.readers import read_transcript
-from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, plugin_breaker
+from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, breaker_states
 from qualia_pipelines.orchestration.jobs import process_transcripts
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges, partition_key
 from qualia_pipelines.orchestration.resources import QualiaResource

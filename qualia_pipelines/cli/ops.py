@@ -1,0 +1,154 @@
+"""Operations commands: `qualia backup create|list|verify|restore` and `qualia health`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from qualia_pipelines.cli.common import SettingsOption, console, fail, print_json, reports_errors, settings
+
+backup_app = typer.Typer(help="Back up and restore the instance, outputs and inbox.", no_args_is_help=True)
+DagsterHomeOption = typer.Option(None, "--dagster-home", help="Dagster instance folder (default: $DAGSTER_HOME).")
+
+
+def _dagster_home(explicit: Path | None) -> Path | None:
+    value = explicit or (Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") else None)
+    return value if value and value.is_dir() else None
+
+
+def _breakers(home: Path | None, current: object) -> dict[str, str]:
+    """Breaker states read from the instance's event log (empty when there is no instance)."""
+    if home is None:
+        return {}
+    import dagster as dg
+
+    from qualia_pipelines.orchestration.assets import breaker_states
+    from qualia_pipelines.orchestration.resources import resources_for
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return breaker_states(instance, resources_for(current)["qualia"])
+
+
+@backup_app.command("create")
+@reports_errors
+def backup_create(
+    to: Path | None = typer.Option(None, "--to", help="Folder for the archive (default: the settings' backups)."),
+    dagster_home: Path | None = DagsterHomeOption,
+    retention_days: float | None = typer.Option(None, "--retention-days", min=0.0, help="Prune older archives."),
+    settings_file: Path | None = SettingsOption,
+) -> None:
+    """Snapshot the Dagster storage (SQLite online backup), outputs and inbox into a checksummed archive."""
+    from qualia_pipelines import __version__
+    from qualia_pipelines.core.backup import create_backup
+
+    current = settings(settings_file)
+    home = _dagster_home(dagster_home)
+    sources = {"outputs": current.outputs_dir, "inbox": current.inbox_dir}
+    if home:
+        sources = {"dagster_home": home, **sources}
+    else:
+        console.print("[yellow]no Dagster instance found ($DAGSTER_HOME); backing up outputs and inbox only[/]")
+    archive = create_backup(
+        sources,
+        to or current.backups_dir,
+        retention_days or current.backup_retention_days,
+        {"breakers": _breakers(home, current)},
+        __version__,
+    )
+    console.print(f"wrote {archive} ({archive.stat().st_size:,} bytes)")
+
+
+@backup_app.command("list")
+@reports_errors
+def backup_list(
+    folder: Path | None = typer.Argument(None, help="Backups folder (default: the settings' backups)."),
+    settings_file: Path | None = SettingsOption,
+) -> None:
+    """List backup archives, oldest first."""
+    from qualia_pipelines.core.backup import list_backups
+
+    folder = folder or settings(settings_file).backups_dir
+    table = Table(title=f"backups in {folder}")
+    for column in ("archive", "created (UTC)", "bytes"):
+        table.add_column(column, no_wrap=column == "archive")
+    for info in list_backups(folder):
+        table.add_row(info.path.name, info.created.strftime("%Y-%m-%d %H:%M:%S"), f"{info.bytes:,}")
+    console.print(table)
+
+
+@backup_app.command("verify")
+@reports_errors
+def backup_verify(archive: Path = typer.Argument(..., help="Backup archive.")) -> None:
+    """Check every file in the archive against its SHA-256 in the manifest."""
+    from qualia_pipelines.core.backup import verify_backup
+
+    manifest = verify_backup(archive)
+    console.print(f"[green]ok[/] {archive}: {len(manifest['files'])} files match their checksums")
+
+
+@backup_app.command("restore")
+@reports_errors
+def backup_restore(
+    archive: Path = typer.Argument(..., help="Backup archive."),
+    target: Path = typer.Argument(..., help="Empty folder to restore into."),
+) -> None:
+    """Verify, then unpack into an empty folder: dagster_home/, outputs/, inbox/."""
+    from qualia_pipelines.core.backup import restore_backup
+
+    manifest = restore_backup(archive, target)
+    console.print(f"restored {len(manifest['files'])} files into {target}")
+    if (target / "dagster_home").is_dir():
+        console.print(f"start Dagster on it with DAGSTER_HOME={target / 'dagster_home'}")
+
+
+@reports_errors
+def health(
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    dagster_home: Path | None = DagsterHomeOption,
+    settings_file: Path | None = SettingsOption,
+) -> None:
+    """Plugins, circuit breakers, inbox and disk space at a glance; exits 1 when something needs attention."""
+    from qualia_pipelines.core.inbox import observe
+    from qualia_pipelines.core.registry import discover
+
+    current = settings(settings_file)
+    registry = discover(current.plugin_dirs)
+    home = _dagster_home(dagster_home)
+    breakers = _breakers(home, current)
+    current.data_dir.mkdir(parents=True, exist_ok=True)
+    disk = shutil.disk_usage(current.data_dir)
+    report = {
+        "plugins": sorted(registry.plugins),
+        "plugin_problems": [f"{p.source}: {p.message}" for p in registry.problems],
+        "dagster_home": str(home) if home else None,
+        "breakers": breakers,
+        "inbox": {"path": str(current.inbox_dir), "transcripts": len(observe(current.inbox_dir))},
+        "disk_free_bytes": disk.free,
+    }
+    unhealthy = bool(report["plugin_problems"]) or any(state != "closed" for state in breakers.values())
+    if as_json:
+        print_json({**report, "healthy": not unhealthy})
+    else:
+        table = Table(title="Qualia health", show_header=False)
+        table.add_row("plugins", ", ".join(report["plugins"]))
+        for problem in report["plugin_problems"]:
+            table.add_row("[red]plugin problem[/]", problem)
+        for plugin_id, state in breakers.items():
+            colour = "green" if state == "closed" else "red"
+            table.add_row(f"breaker {plugin_id}", f"[{colour}]{state}[/]")
+        if not home:
+            table.add_row("dagster", "no instance found (set DAGSTER_HOME)")
+        table.add_row("inbox", f"{report['inbox']['transcripts']} transcripts in {report['inbox']['path']}")
+        table.add_row("disk free", f"{disk.free / 1e9:.1f} GB in {current.data_dir}")
+        console.print(table)
+    if unhealthy:
+        fail(
+            "unhealthy: "
+            + "; ".join(
+                [*report["plugin_problems"], *(f"{p} breaker {s}" for p, s in breakers.items() if s != "closed")]
+            )
+        )

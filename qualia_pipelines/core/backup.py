@@ -1,0 +1,174 @@
+"""Backups: a consistent snapshot of the Dagster SQLite storage, the outputs and the inbox.
+
+SQLite files are copied with SQLite's online backup API (a raw copy of a live
+database can be torn); everything else is copied as is. The archive carries a
+manifest of SHA-256 checksums and a plugin health report, is written to a
+temporary file and renamed, and archives older than the retention are pruned.
+`qualia backup` and the Dagster backup job both call these functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+import tarfile
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from qualia_pipelines.core.contract import QualiaError
+
+ARCHIVE_PREFIX = "qualia-backup-"
+ARCHIVE_SUFFIX = ".tar.gz"
+MANIFEST = "manifest.json"
+_SKIPPED_SUFFIXES = (".db-wal", ".db-shm", ".db-journal", ".tmp")
+
+
+class BackupError(QualiaError):
+    """A backup could not be made, verified or restored."""
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    path: Path
+    created: datetime
+    bytes: int
+
+
+def create_backup(
+    sources: Mapping[str, Path],
+    destination: Path,
+    retention_days: float = 30,
+    health: Mapping[str, Any] | None = None,
+    qualia_version: str = "",
+) -> Path:
+    """Archive each source folder under its name (``dagster_home``, ``outputs``, ``inbox``)."""
+    destination.mkdir(parents=True, exist_ok=True)
+    created = datetime.now(tz=UTC)
+    name = f"{ARCHIVE_PREFIX}{created.strftime('%Y%m%dT%H%M%S%fZ')}{ARCHIVE_SUFFIX}"
+    with tempfile.TemporaryDirectory(dir=destination, prefix=".staging-") as staging_dir:
+        staging = Path(staging_dir)
+        for label, folder in sources.items():
+            _snapshot(folder, staging / label)
+        files = sorted(p for p in staging.rglob("*") if p.is_file())
+        manifest = {
+            "created": created.isoformat(),
+            "qualia_version": qualia_version,
+            "sources": {label: str(folder) for label, folder in sources.items()},
+            "plugin_health": dict(health or {}),
+            "files": {
+                p.relative_to(staging).as_posix(): {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in files
+            },
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        partial = destination / f".{name}.partial"
+        with tarfile.open(partial, "w:gz") as archive:
+            archive.add(staging / MANIFEST, arcname=MANIFEST)
+            for path in files:
+                archive.add(path, arcname=path.relative_to(staging).as_posix())
+        final = destination / name
+        partial.replace(final)
+    prune_backups(destination, retention_days)
+    return final
+
+
+def _snapshot(source: Path, target: Path) -> None:
+    if not source.exists():
+        return
+    for path in sorted(source.rglob("*")):
+        if not path.is_file() or path.name.endswith(_SKIPPED_SUFFIXES) or path.name.startswith(".staging-"):
+            continue
+        copy = target / path.relative_to(source)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".db":
+            _sqlite_backup(path, copy)
+        else:
+            shutil.copy2(path, copy)
+
+
+def _sqlite_backup(source: Path, target: Path) -> None:
+    """Copy a live SQLite database consistently (readers and writers may be active)."""
+    live = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    copy = sqlite3.connect(target)
+    try:
+        live.backup(copy)
+    finally:
+        copy.close()
+        live.close()
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def list_backups(folder: Path) -> list[BackupInfo]:
+    infos = []
+    for path in sorted(folder.glob(f"{ARCHIVE_PREFIX}*{ARCHIVE_SUFFIX}")):
+        stamp = path.name[len(ARCHIVE_PREFIX) : -len(ARCHIVE_SUFFIX)]
+        created = datetime.strptime(stamp, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+        infos.append(BackupInfo(path, created, path.stat().st_size))
+    return infos
+
+
+def prune_backups(folder: Path, retention_days: float, now: float | None = None) -> list[Path]:
+    """Delete archives older than the retention; the newest archive is always kept."""
+    cutoff = (now or time.time()) - retention_days * 86400
+    backups = list_backups(folder)
+    removed = []
+    for info in backups[:-1]:
+        if info.created.timestamp() < cutoff:
+            info.path.unlink()
+            removed.append(info.path)
+    return removed
+
+
+def verify_backup(archive: Path) -> dict[str, Any]:
+    """Check every file against the manifest; raise BackupError naming what is wrong."""
+    manifest, problems, seen = _read_manifest(archive), [], set()
+    with tarfile.open(archive, "r:gz") as tar:
+        for member in tar.getmembers():
+            if member.name == MANIFEST or not member.isfile():
+                continue
+            expected = manifest["files"].get(member.name)
+            seen.add(member.name)
+            if expected is None:
+                problems.append(f"{member.name}: not in the manifest")
+                continue
+            digest = hashlib.sha256(tar.extractfile(member).read()).hexdigest()  # type: ignore[union-attr]
+            if digest != expected["sha256"]:
+                problems.append(f"{member.name}: checksum mismatch")
+    problems += [f"{name}: missing from the archive" for name in manifest["files"] if name not in seen]
+    if problems:
+        raise BackupError(f"{archive}: " + "; ".join(problems))
+    return manifest
+
+
+def restore_backup(archive: Path, target: Path) -> dict[str, Any]:
+    """Unpack a verified archive into an empty (or new) folder."""
+    manifest = verify_backup(archive)
+    if target.exists() and any(target.iterdir()):
+        raise BackupError(f"{target}: restore needs an empty folder")
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "r:gz") as tar:
+        tar.extractall(target, filter="data")
+    return manifest
+
+
+def _read_manifest(archive: Path) -> dict[str, Any]:
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            handle = tar.extractfile(MANIFEST)
+            if handle is None:
+                raise KeyError(MANIFEST)
+            return json.loads(handle.read())
+    except FileNotFoundError:
+        raise BackupError(f"{archive}: file not found") from None
+    except (tarfile.TarError, KeyError, json.JSONDecodeError, OSError) as exc:
+        raise BackupError(f"{archive}: not a Qualia backup ({exc})") from None

@@ -1,0 +1,183 @@
+"""Backups (core, CLI and Dagster job), the processing schedule and `qualia health`, on real instances."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import tarfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from typer.testing import CliRunner
+
+from qualia_pipelines.cli import app
+from qualia_pipelines.core.backup import BackupError, create_backup, list_backups, prune_backups, verify_backup
+from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, transcript
+from qualia_pipelines.orchestration.corpus_assets import report
+from qualia_pipelines.orchestration.jobs import backup_job
+from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
+from qualia_pipelines.orchestration.resources import QualiaIOManager, QualiaResource, registry_for
+from qualia_pipelines.orchestration.schedules import processing_schedule
+from tests.conftest import SAMPLES
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """A data folder with the samples in its inbox, a real instance under DAGSTER_HOME, one processed transcript."""
+    data = tmp_path / "data"
+    (data / "inbox").mkdir(parents=True)
+    for path in SAMPLES.values():
+        shutil.copy(path, data / "inbox" / path.name)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("QUALIA_DATA_DIR", str(data))
+    return {"data": data, "home": home}
+
+
+def qualia_resource(data: Path) -> QualiaResource:
+    return QualiaResource(
+        inbox=str(data / "inbox"),
+        max_bytes=50 * 1024 * 1024,
+        outputs=str(data / "outputs"),
+        backups=str(data / "backups"),
+    )
+
+
+def process(instance: dg.DagsterInstance, data: Path, key: str) -> None:
+    instance.add_dynamic_partitions(TRANSCRIPTS.name, [key])
+    assets = [inbox_file, transcript, *plugin_assets(registry_for(())), report]
+    resources = {"qualia": qualia_resource(data), "io_manager": QualiaIOManager(base_dir=str(data / "outputs"))}
+    assert dg.materialize(assets, partition_key=key, instance=instance, resources=resources).success
+
+
+def test_backup_round_trip_restores_the_same_materializations(project: dict[str, Path], tmp_path: Path) -> None:
+    data, home = project["data"], project["home"]
+    with dg.DagsterInstance.get() as instance:
+        process(instance, data, "retro_pt.txt")
+        expected = instance.get_materialized_partitions(dg.AssetKey("sentiment_analyzer"))
+        result = backup_job.execute_in_process(instance=instance, resources={"qualia": qualia_resource(data)})
+        assert result.success
+    [archive] = list_backups(data / "backups")
+    manifest = verify_backup(archive.path)
+    assert manifest["plugin_health"]["breakers"]["sentiment_analyzer"] == "closed"
+    assert "inbox/retro_pt.txt" in manifest["files"] and "dagster_home/history/runs.db" in manifest["files"]
+    assert "outputs/report/retro_pt.txt.html" in manifest["files"]
+
+    restored = tmp_path / "restored"
+    assert runner.invoke(app, ["backup", "restore", str(archive.path), str(restored)]).exit_code == 0
+    with dg.DagsterInstance.from_config(str(restored / "dagster_home")) as copy:
+        assert copy.get_materialized_partitions(dg.AssetKey("sentiment_analyzer")) == expected == {"retro_pt.txt"}
+        assert copy.get_dynamic_partitions(TRANSCRIPTS.name) == ["retro_pt.txt"]
+    assert (restored / "inbox" / "retro_pt.txt").read_bytes() == SAMPLES["txt_pt"].read_bytes()
+    again = runner.invoke(app, ["backup", "restore", str(archive.path), str(restored)])
+    assert again.exit_code == 1 and "restore needs an empty folder" in again.stderr
+
+
+def test_sqlite_is_copied_with_the_backup_api_while_it_is_being_written(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    database = sqlite3.connect(home / "live.db")
+    database.execute("pragma journal_mode=wal")
+    database.execute("create table t (n integer)")
+    database.executemany("insert into t values (?)", [(n,) for n in range(1000)])
+    database.commit()
+    database.execute("insert into t values (-1)")  # uncommitted: must not appear in the snapshot
+    archive = create_backup({"dagster_home": home}, tmp_path / "backups")
+    database.rollback()
+    database.close()
+    restored = tmp_path / "out"
+    with tarfile.open(archive) as tar:
+        tar.extractall(restored, filter="data")
+    copy = sqlite3.connect(restored / "dagster_home" / "live.db")
+    assert copy.execute("select count(*), min(n) from t").fetchone() == (1000, 0)
+    copy.close()
+
+
+def test_verify_names_tampered_and_missing_files(tmp_path: Path) -> None:
+    source = tmp_path / "outputs"
+    source.mkdir()
+    (source / "a.json").write_text('{"a": 1}')
+    archive = create_backup({"outputs": source}, tmp_path / "backups")
+    tampered = tmp_path / "tampered.tar.gz"
+    with tarfile.open(archive) as original, tarfile.open(tampered, "w:gz") as copy:
+        for member in original.getmembers():
+            data = original.extractfile(member).read()
+            if member.name == "outputs/a.json":
+                data = b'{"a": 2}'
+            member.size = len(data)
+            import io
+
+            copy.addfile(member, io.BytesIO(data))
+    with pytest.raises(BackupError, match=r"outputs/a.json: checksum mismatch"):
+        verify_backup(tampered)
+    cli = runner.invoke(app, ["backup", "verify", str(tampered)])
+    assert cli.exit_code == 1 and "checksum mismatch" in cli.stderr
+    with pytest.raises(BackupError, match="not a Qualia backup"):
+        verify_backup(source / "a.json")
+
+
+def test_retention_prunes_old_archives_but_keeps_the_newest(tmp_path: Path) -> None:
+    folder = tmp_path / "backups"
+    first = create_backup({"x": tmp_path / "none"}, folder)
+    second = create_backup({"x": tmp_path / "none"}, folder)
+    later = list_backups(folder)[-1].created.timestamp() + 31 * 86400
+    assert prune_backups(folder, 30, now=later) == [first]
+    assert [info.path for info in list_backups(folder)] == [second]
+
+
+def test_cli_backup_create_and_list_without_an_instance(project: dict[str, Path], monkeypatch) -> None:
+    monkeypatch.delenv("DAGSTER_HOME")
+    created = runner.invoke(app, ["backup", "create"])
+    assert created.exit_code == 0, created.stderr
+    assert "outputs and inbox only" in created.stderr
+    listed = runner.invoke(app, ["backup", "list"])
+    assert "qualia-backup-" in listed.stderr
+
+
+def test_processing_schedule_requests_missing_and_stale_partitions(project: dict[str, Path]) -> None:
+    data = project["data"]
+    with dg.DagsterInstance.get() as instance:
+        process(instance, data, "retro_pt.txt")
+        instance.add_dynamic_partitions(TRANSCRIPTS.name, ["weekly_sync_pt.vtt", "planning_en.docx"])
+        context = dg.build_schedule_context(
+            instance=instance,
+            resources={"qualia": qualia_resource(data)},
+            scheduled_execution_time=datetime(2026, 11, 25, 3, tzinfo=UTC),
+        )
+        requests = processing_schedule(context)
+        ranges = [
+            (r.tags.get("dagster/asset_partition_range_start"), r.tags.get("dagster/asset_partition_range_end"))
+            for r in requests
+            if r.tags
+        ]
+        assert ranges == [("weekly_sync_pt.vtt", "planning_en.docx")]
+        corpus = [r for r in requests if not r.tags]
+        assert {key.to_user_string() for key in corpus[0].asset_selection} >= {"corpus_vocabulary", "distinctive_words"}
+        instance.report_runless_asset_event(
+            dg.AssetObservation("inbox_file", partition="retro_pt.txt", tags={"dagster/data_version": "changed"})
+        )
+        stale = processing_schedule(
+            dg.build_schedule_context(
+                instance=instance,
+                resources={"qualia": qualia_resource(data)},
+                scheduled_execution_time=datetime(2026, 11, 25, 4, tzinfo=UTC),
+            )
+        )
+        starts = [r.tags.get("dagster/asset_partition_range_start") for r in stale if r.tags]
+        assert starts == ["retro_pt.txt"]
+
+
+def test_health_reports_plugins_breakers_and_disk(project: dict[str, Path]) -> None:
+    with dg.DagsterInstance.get() as instance:
+        process(instance, project["data"], "retro_pt.txt")
+    result = runner.invoke(app, ["health", "--json"])
+    assert result.exit_code == 0, result.stderr
+    report_ = json.loads(result.stdout)
+    assert report_["healthy"] and report_["breakers"]["word_frequency"] == "closed"
+    assert report_["inbox"]["transcripts"] == 4 and report_["disk_free_bytes"] > 0
