@@ -57,7 +57,7 @@ def process(instance: dg.DagsterInstance, data: Path, key: str) -> None:
 
 
 def test_backup_round_trip_restores_the_same_materializations(project: dict[str, Path], tmp_path: Path) -> None:
-    data, home = project["data"], project["home"]
+    data = project["data"]
     with dg.DagsterInstance.get() as instance:
         process(instance, data, "retro_pt.txt")
         expected = instance.get_materialized_partitions(dg.AssetKey("sentiment_analyzer"))

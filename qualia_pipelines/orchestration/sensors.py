@@ -127,10 +127,3 @@ def circuit_breaker_sensor(context: dg.SensorEvaluationContext, qualia: QualiaRe
     summary = ", ".join(f"{plugin} {state}" for plugin, state in not_closed.items()) or "all breakers closed"
     message = f"{summary}; changes: {'; '.join(changes)}" if changes else summary
     return dg.SensorResult(skip_reason=message, cursor=json.dumps(states))
-
-
-def breaker_states(instance: dg.DagsterInstance, qualia: QualiaResource) -> dict[str, str]:
-    now = time.time()
-    return {
-        plugin_id: plugin_breaker(instance, plugin_id, qualia, now).state for plugin_id in qualia.registry().plugins
-    }
