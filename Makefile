@@ -2,14 +2,21 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-OUT    := data/outputs
+INBOX  := data/inbox
+export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 
-.PHONY: demo setup test lint bench clean
+.PHONY: demo ui setup test lint bench clean
 
-## Set everything up and process the sample transcripts (the main job).
+## Set up, drop the samples into the inbox and process them through Dagster (the main job).
 demo: setup
-	$(BIN)/qualia batch samples --out $(OUT) --workers 2
-	@echo "Results: $(OUT)/<plugin>/<transcript>.{json,png,html}"
+	mkdir -p $(INBOX) $(DAGSTER_HOME)
+	for f in samples/*; do [ -e $(INBOX)/$$(basename $$f) ] || cp $$f $(INBOX)/; done
+	$(BIN)/qualia run
+
+## The Dagster UI on http://127.0.0.1:3000 with the inbox sensor and schedules running.
+ui: setup
+	mkdir -p $(INBOX) $(DAGSTER_HOME)
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 ## Create the virtual environment and install Qualia with its dev tools.
 setup: $(BIN)/qualia
@@ -30,6 +37,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/pipeline.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache

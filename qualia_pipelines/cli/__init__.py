@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from qualia_pipelines.cli import analysis, menu, ops, project
+from qualia_pipelines.cli import analysis, menu, ops, orchestrate, project
 
 app = typer.Typer(
     name="qualia",
@@ -32,6 +32,7 @@ app.command()(project.create)
 app.command()(menu.menu)
 app.add_typer(ops.backup_app, name="backup")
 app.command()(ops.health)
+app.command()(orchestrate.run)
 
 
 def main() -> None:

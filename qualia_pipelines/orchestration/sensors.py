@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from qualia_pipelines.orchestration.jobs import process_transcripts
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges, partition_key
 from qualia_pipelines.orchestration.resources import QualiaResource
 
-INBOX_INTERVAL_S = 15
+INBOX_INTERVAL_S = int(os.environ.get("QUALIA_SENSOR_INTERVAL_S", "15"))
 BREAKER_INTERVAL_S = 30
 
 
@@ -127,3 +128,31 @@ def circuit_breaker_sensor(context: dg.SensorEvaluationContext, qualia: QualiaRe
     summary = ", ".join(f"{plugin} {state}" for plugin, state in not_closed.items()) or "all breakers closed"
     message = f"{summary}; changes: {'; '.join(changes)}" if changes else summary
     return dg.SensorResult(skip_reason=message, cursor=json.dumps(states))
+
+
+def record_arrivals(
+    instance: dg.DagsterInstance, qualia: QualiaResource, files: dict[str, Path]
+) -> tuple[dict[str, str], set[str]]:
+    """For a run outside the sensor: record new or changed files' hashes as ``inbox_file`` data versions.
+
+    Returns the hash of every file whose hash differs from the last one recorded,
+    and the keys of files that cannot be read.
+    """
+    arrived: dict[str, str] = {}
+    unreadable: set[str] = set()
+    for key, path in files.items():
+        digest = _sha256(path)
+        if digest is None:
+            continue
+        last = instance.fetch_observations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(INBOX_FILE_ASSET), asset_partitions=[key]), limit=1
+        ).records
+        recorded = last[0].event_log_entry.tags.get(DATA_VERSION_TAG) if last else None
+        if recorded != digest:
+            arrived[key] = digest
+            instance.report_runless_asset_event(
+                dg.AssetObservation(INBOX_FILE_ASSET, partition=key, tags={DATA_VERSION_TAG: digest})
+            )
+        if not _readable(path, qualia.max_bytes):
+            unreadable.add(key)
+    return arrived, unreadable
