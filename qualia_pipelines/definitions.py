@@ -30,4 +30,5 @@ defs = dg.Definitions(
     schedules=[processing_schedule, backup_schedule],
     sensors=[inbox_sensor, circuit_breaker_sensor],
     resources=default_resources(),
+    executor=dg.in_process_executor,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import textwrap
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from qualia_pipelines.core.figures import plotly_js_path
 from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, plugin_breaker, transcript
 from qualia_pipelines.orchestration.corpus_assets import (
     corpus_vocabulary,
@@ -23,7 +25,7 @@ from qualia_pipelines.orchestration.corpus_assets import (
     speaker_participation,
 )
 from qualia_pipelines.orchestration.jobs import process_transcripts
-from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
+from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges
 from qualia_pipelines.orchestration.resources import QualiaIOManager, QualiaResource, registry_for
 from qualia_pipelines.orchestration.sensors import circuit_breaker_sensor, inbox_sensor
 from tests.conftest import SAMPLES, digest
@@ -81,6 +83,11 @@ def test_materializing_a_partition_runs_every_plugin_and_writes_outputs(
     outputs = inbox.parent / "outputs"
     words = json.loads((outputs / "word_frequency" / "weekly_sync_pt.vtt.json").read_text())["values"]
     assert words["top_words"][0] == {"word": "clientes", "count": 3, "share": pytest.approx(3 / 122, abs=1e-5)}
+    top = pd.read_parquet(outputs / "word_frequency" / "tables" / "weekly_sync_pt.vtt.top_words.parquet")
+    assert top.to_dict("records") == words["top_words"]
+    tables = outputs / "teams_cleaner" / "tables"
+    segments = pd.read_parquet(tables / "weekly_sync_pt.vtt.cleaned_document.segments.parquet")
+    assert segments["speaker"].nunique() >= 2 and len(segments) > 10
     record = json.loads((outputs / "sentiment_analyzer" / "weekly_sync_pt.vtt.json").read_text())
     assert [step["plugin"] for step in record["provenance"]] == ["teams_cleaner", "sentiment_analyzer"]
     assert record["content_hash"] == digest(inbox / "weekly_sync_pt.vtt") and record["version"] == "1.0.0"
@@ -142,6 +149,19 @@ def test_a_range_run_processes_a_whole_drop_in_one_run(instance: dg.DagsterInsta
     assert words["planning_en.docx"]["language"] == "en"
 
 
+def test_a_drop_is_split_into_a_small_first_range_then_full_batches_of_neighbours() -> None:
+    ordered = [f"m{index:02d}" for index in range(20)]
+    wanted = set(ordered) - {"m12"}  # m12 was processed before: ranges do not span it
+    assert contiguous_ranges(ordered, wanted, max_size=5, first_size=2) == [
+        ("m00", "m01"),
+        ("m02", "m06"),
+        ("m07", "m11"),
+        ("m13", "m17"),
+        ("m18", "m19"),
+    ]
+    assert contiguous_ranges(ordered, {"m03"}, max_size=5) == [("m03", "m03")]
+
+
 def all_assets() -> list:
     return [
         inbox_file,
@@ -184,6 +204,16 @@ def test_corpus_assets_and_reports(instance: dg.DagsterInstance, inbox: Path) ->
     assert "<script src=" not in page and "<link " not in page  # self-contained: nothing loaded from elsewhere
     outside_plotly = page.split("</script>", 1)[1]
     assert "http://" not in outside_plotly.replace("http://www.w3.org", "") and "https://" not in outside_plotly
+    assert plotly_js_path().read_text(encoding="utf-8")[:3000] in page  # inlined verbatim, not HTML-escaped
+    assert rendered_dom(outputs / "report" / "weekly_sync_pt.vtt.html").count('class="main-svg"') >= 4
+
+
+def rendered_dom(page: Path) -> str:
+    """The page as headless Chromium leaves it once its scripts have run: proof the charts draw offline."""
+    browser = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    assert browser, "Chromium is needed for this test (apt-get install chromium)"
+    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000", "--dump-dom"]
+    return subprocess.run([*command, page.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
 
 
 def sensor_tick(instance: dg.DagsterInstance, inbox: Path, cursor: str | None) -> dg.SensorResult:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment
@@ -25,7 +26,7 @@ td,th{border-bottom:1px solid #ddd;padding:.3rem .7rem;text-align:left} th{backg
 .card b{display:block;font-size:1.4rem} code{font-size:.85rem;word-break:break-all}
 .positive{color:#2ca02c}.negative{color:#d62728}.neutral{color:#777}
 </style>
-<script>{{ plotly_js }}</script>
+<script>{{ plotly_js | safe }}</script>
 </head><body>
 <h1>{{ title }}</h1>
 <p class="muted">{{ metadata.format }} · {{ metadata.language }} · {{ metadata.participant_count }} participants
@@ -76,8 +77,6 @@ def report_html(
     from qualia_plugins.frequency_chart import frequency_figure
     from qualia_plugins.sentiment_viz import sentiment_figure
 
-    from qualia_pipelines.core.figures import plotly_js_path
-
     cleaned, analysis, mood = cleaner["values"], words["values"], sentiment["values"]["sentiment"]
     top = [(row["word"], row["count"]) for row in analysis["top_words"][:20]]
     chart_params = {
@@ -107,11 +106,19 @@ def report_html(
         wordcloud=base64.b64encode(wordcloud_png).decode("ascii") if wordcloud_png else "",
         frequency_chart=_fragment(frequency_figure(top, chart_params)) if top else "<p>No words to chart.</p>",
         sentiment_chart=_fragment(sentiment_figure(mood, timeline_params)),
-        plotly_js=plotly_js_path().read_text(encoding="utf-8").replace("</script>", "<\\/script>"),
+        plotly_js=_inline_plotly_js(),
         content_hash=cleaner["content_hash"],
         provenance=_provenance(cleaner, words, sentiment),
         qualia_version=qualia_version,
     )
+
+
+@lru_cache(maxsize=1)
+def _inline_plotly_js() -> str:
+    """plotly.js as it goes between <script> tags: verbatim (not HTML-escaped), read once per process."""
+    from qualia_pipelines.core.figures import plotly_js_path
+
+    return plotly_js_path().read_text(encoding="utf-8").replace("</script>", "<\\/script>")
 
 
 def _fragment(figure: Any) -> str:

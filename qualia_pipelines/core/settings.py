@@ -23,6 +23,7 @@ _ENV_FIELDS = {
     "QUALIA_OUTPUTS": "outputs",
     "QUALIA_BACKUPS": "backups",
     "QUALIA_PROCESSING_CRON": "processing_cron",
+    "QUALIA_BATCH_SIZE": "batch_size",
     "QUALIA_CACHE_DIR": "cache_dir",
     "QUALIA_MAX_FILE_MB": "max_file_mb",
     "QUALIA_BREAKER_FAILURES": "breaker_failures",

@@ -11,7 +11,9 @@ PROCESS_JOB_NAME = "process_transcripts"
 process_transcripts = dg.define_asset_job(
     PROCESS_JOB_NAME,
     selection=dg.AssetSelection.all() - dg.AssetSelection.groups("corpus"),
-    description="Parse transcripts and run every plugin on them.",
+    executor_def=dg.in_process_executor,
+    description="Parse transcripts and run every plugin on them. Steps run in one process: a run handles a range "
+    "of transcripts, and runs, not steps, are what run in parallel.",
 )
 
 CORPUS_JOB_NAME = "refresh_corpus"
@@ -19,6 +21,7 @@ CORPUS_JOB_NAME = "refresh_corpus"
 refresh_corpus = dg.define_asset_job(
     CORPUS_JOB_NAME,
     selection=dg.AssetSelection.groups("corpus"),
+    executor_def=dg.in_process_executor,
     description="Recompute the corpus tables from every processed transcript.",
 )
 

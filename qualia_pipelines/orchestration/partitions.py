@@ -20,16 +20,24 @@ def partition_key(inbox: Path, path: Path) -> str:
     return transcript_key(path.relative_to(inbox).as_posix())
 
 
-def contiguous_ranges(ordered: list[str], wanted: set[str], max_size: int) -> list[tuple[str, str]]:
+FIRST_RANGE_SIZE = 4
+
+
+def contiguous_ranges(
+    ordered: list[str], wanted: set[str], max_size: int, first_size: int = FIRST_RANGE_SIZE
+) -> list[tuple[str, str]]:
     """Group ``wanted`` keys into runs of neighbours in partition order, at most ``max_size`` each.
 
     A range run processes many transcripts in one Dagster run (one process, one
-    engine), which keeps orchestration overhead per transcript small.
+    engine), which keeps orchestration overhead per transcript small. The first
+    range holds at most ``first_size`` keys so that a big drop shows its first
+    results within seconds rather than after a whole batch.
     """
     ranges: list[list[str]] = []
     previous_wanted = False
     for key in ordered:
-        if key in wanted and previous_wanted and len(ranges[-1]) < max_size:
+        limit = min(max_size, first_size) if len(ranges) == 1 else max_size
+        if key in wanted and previous_wanted and len(ranges[-1]) < limit:
             ranges[-1].append(key)
         elif key in wanted:
             ranges.append([key])

@@ -6,16 +6,19 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from pyarrow import ArrowException
 from pydantic import Field
 
 from qualia_pipelines.core.breaker import BreakerPolicy
 from qualia_pipelines.core.contract import Rendering
 from qualia_pipelines.core.engine import Engine
+from qualia_pipelines.core.export import export_table, result_tables
 from qualia_pipelines.core.registry import Registry, discover
 from qualia_pipelines.core.settings import Settings, load_settings
 from qualia_pipelines.core.storage import to_jsonable, write_bytes_atomic, write_json_atomic, write_rendering
 
 _DATA_EXTENSIONS = (".json", ".parquet")
+TABLES_FOLDER = "tables"
 
 
 @lru_cache(maxsize=1)
@@ -75,14 +78,19 @@ class QualiaIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         folder = Path(self.base_dir) / context.asset_key.to_user_string()
         if context.has_asset_partitions:
-            paths = [self._write(folder / key, obj[key]) for key in context.asset_partition_keys if key in obj]
+            written = {key: obj[key] for key in context.asset_partition_keys if key in obj}
+            paths = [self._write(folder / key, value) for key, value in written.items()]
+            tables = [path for key, value in written.items() for path in _write_tables(context, folder, key, value)]
         else:
-            paths = [self._write(folder / "all", obj)]
-        context.add_output_metadata(
+            paths, tables = [self._write(folder / "all", obj)], []
+        metadata: dict[str, Any] = (
             {"path": dg.MetadataValue.path(str(paths[0]))}
             if len(paths) == 1
             else {"files": len(paths), "folder": dg.MetadataValue.path(str(folder))}
         )
+        if tables:
+            metadata["tables"] = dg.MetadataValue.path(str(tables[0].parent))
+        context.add_output_metadata(metadata)
 
     def load_input(self, context: dg.InputContext) -> Any:
         folder = Path(self.base_dir) / context.asset_key.to_user_string()
@@ -125,6 +133,23 @@ class QualiaIOManager(dg.ConfigurableIOManager):
         if candidates:
             return candidates[0]
         raise FileNotFoundError(f"no stored output for {folder.name}/{stem}")
+
+
+def _write_tables(context: dg.OutputContext, folder: Path, key: str, value: Any) -> list[Path]:
+    """A record's tables (word counts, segments, per-utterance scores) as Parquet beside its JSON.
+
+    The JSON record stays the source of truth; a table pyarrow cannot type is
+    left out with a warning rather than failing the asset.
+    """
+    if not (isinstance(value, dict) and isinstance(value.get("values"), dict)):
+        return []
+    paths = []
+    for name, rows in result_tables(value).items():
+        try:
+            paths.append(export_table(rows, folder / TABLES_FOLDER / f"{key}.{name}.parquet", "parquet"))
+        except (ValueError, TypeError, ArrowException) as exc:
+            context.log.warning(f"{context.asset_key.to_user_string()}/{key}: table {name!r} not written: {exc}")
+    return paths
 
 
 def _is_frame(value: Any) -> bool:

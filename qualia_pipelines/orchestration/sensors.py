@@ -77,13 +77,14 @@ def transcript_run_requests(
     requests = []
     readable = set(arrived) - unreadable
     for first, last in contiguous_ranges(ordered, readable, batch_size):
-        fingerprint = hashlib.sha256("".join(arrived[k] for k in ordered if k in readable).encode()).hexdigest()[:12]
         if first == last:
             requests.append(dg.RunRequest(partition_key=first, run_key=f"{first}:{arrived[first][:16]}"))
         else:
+            in_range = ordered[ordered.index(first) : ordered.index(last) + 1]
+            fingerprint = hashlib.sha256("".join(arrived[k] for k in in_range if k in readable).encode())
             requests.append(
                 dg.RunRequest(
-                    run_key=f"{first}..{last}:{fingerprint}",
+                    run_key=f"{first}..{last}:{fingerprint.hexdigest()[:12]}",
                     tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
                 )
             )

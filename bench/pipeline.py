@@ -1,0 +1,219 @@
+"""Pipeline benchmark: Dagster end to end against the bare engine, measured in one run.
+
+Run: `.venv/bin/python bench/pipeline.py [N]` (default N=300). It generates N
+distinct transcripts from the samples, then measures:
+
+(a) baseline: the engine in a plain loop over every plugin with 2 worker processes;
+(b) the same drop through Dagster: `dagster dev` (webserver + daemon) on
+    127.0.0.1, files copied into the inbox, inbox sensor -> range runs of every
+    per-transcript asset -> corpus refresh, until all are materialized.
+
+Targets: (b) <= 2x (a); first transcript's assets within 30 s of the drop; the
+UI's asset queries for N partitions answer in under 3 s. Everything it starts
+runs in its own process group and is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from qualia_pipelines.core.parallel import run_batch  # noqa: E402
+from qualia_pipelines.core.registry import discover  # noqa: E402
+
+SAMPLES = ROOT / "samples"
+CUE = re.compile(r"<v ([^>]+)>(.*?)</v>", re.DOTALL)
+PARTITIONS_QUERY = """
+query ($key: [String!]!) { assetNodeOrError(assetKey: {path: $key}) { ... on AssetNode {
+  partitionStats { numMaterialized numPartitions numFailed }
+  assetPartitionStatuses { ... on DefaultPartitionStatuses { materializedPartitions failedPartitions } } } } }
+"""
+ASSET_EVENTS = """
+query ($key: [String!]!) { assetOrError(assetKey: {path: $key}) { ... on Asset {
+  assetMaterializations(limit: 10000) { partition timestamp } } } }
+"""
+LAUNCH_CORPUS = """
+mutation { launchRun(executionParams: {selector: {repositoryLocationName: "qualia_pipelines.definitions",
+  repositoryName: "__repository__", jobName: "refresh_corpus"}}) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }
+"""
+RUN_STATUS = """query ($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
+
+
+def transcripts(folder: Path, count: int) -> list[Path]:
+    """``count`` distinct VTT meetings: sample cues shuffled per meeting, each with its own closing line."""
+    cues = []
+    for name in ("weekly_sync_pt.vtt", "customer_interview_en.vtt"):
+        language = name.split("_")[-1][:2]
+        cues += [(language, speaker, text) for speaker, text in CUE.findall((SAMPLES / name).read_text("utf-8"))]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(count):
+        language = "pt" if index % 2 == 0 else "en"
+        chosen = [cue for cue in cues if cue[0] == language] * 3
+        random.Random(index).shuffle(chosen)
+        lines = ["WEBVTT", ""]
+        for number, (_, speaker, text) in enumerate(chosen, start=1):
+            start = number * 9
+            lines += [
+                str(number),
+                f"00:{start // 60:02d}:{start % 60:02d}.000 --> 00:{start // 60:02d}:{start % 60:02d}.800",
+                f"<v {speaker}>{text}</v>",
+                "",
+            ]
+        lines += [
+            str(len(chosen) + 1),
+            "00:59:00.000 --> 00:59:05.000",
+            f"<v Moderator>Meeting number {index}.</v>",
+            "",
+        ]
+        path = folder / f"meeting_{index:04d}.vtt"
+        path.write_text("\n".join(lines), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def graphql(port: int, query: str, variables: dict | None = None) -> dict:
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:  # a query mistake, not a server still starting: stop here
+        raise RuntimeError(f"GraphQL {error.code}: {error.read()[:400]!r}") from None
+
+
+def materialized_times(port: int, asset: str) -> list[float]:
+    result = graphql(port, ASSET_EVENTS, {"key": [asset]})["data"]["assetOrError"]
+    return [float(event["timestamp"]) / 1000 for event in result.get("assetMaterializations") or []]
+
+
+def wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def baseline_seconds(files: list[Path], outputs: Path) -> float:
+    plugin_ids = sorted(
+        discover().plugins, key=lambda pid: ("document", "analyzer", "visualizer").index(discover().plugins[pid].kind)
+    )
+    started = time.perf_counter()
+    reports = run_batch(files, plugin_ids, {}, outputs, None, workers=2)
+    elapsed = time.perf_counter() - started
+    assert all(report.ok for report in reports), [r.error for r in reports if not r.ok][:3]
+    return elapsed
+
+
+def dagster_seconds(files: list[Path], work: Path) -> dict[str, float]:
+    data, home, port = work / "dagster_data", work / "dagster_home", free_port()
+    (data / "inbox").mkdir(parents=True)
+    home.mkdir()
+    (home / "dagster.yaml").write_text("run_queue:\n  max_concurrent_runs: 2\ntelemetry:\n  enabled: false\n")
+    environment = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "QUALIA_DATA_DIR": str(data),
+        "QUALIA_SENSOR_INTERVAL_S": "5",
+        "QUALIA_CACHE_DIR": str(work / "dagster_cache"),
+    }
+    dagster = Path(sys.executable).parent / "dagster"
+    log = (work / "dagster-dev.log").open("wb")
+    server = subprocess.Popen(
+        [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-m", "qualia_pipelines.definitions"],
+        cwd=work,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait(lambda: "data" in graphql(port, "{ version }"), 180, "the webserver")
+        time.sleep(10)  # let the daemon start its sensor loop before the drop
+        dropped = time.time()
+        for path in files:
+            shutil.copy(path, data / "inbox" / path.name)
+        wait(lambda: len(materialized_times(port, "report")) >= len(files), 3600, "every report")
+        first = min(materialized_times(port, "sentiment_viz")) - dropped
+        launched = graphql(port, LAUNCH_CORPUS)["data"]["launchRun"]["run"]["runId"]
+        wait(
+            lambda: graphql(port, RUN_STATUS, {"id": launched})["data"]["runOrError"]["status"] == "SUCCESS",
+            600,
+            "the corpus refresh",
+        )
+        total = time.time() - dropped
+        page_times = []
+        for asset in ("report", "word_frequency", "sentiment_analyzer"):
+            started = time.perf_counter()
+            stats = graphql(port, PARTITIONS_QUERY, {"key": [asset]})["data"]["assetNodeOrError"]["partitionStats"]
+            page_times.append(time.perf_counter() - started)
+            assert stats["numMaterialized"] == len(files), stats
+        started = time.perf_counter()
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/assets/report", timeout=30).read()
+        page_times.append(time.perf_counter() - started)
+        return {"total": total, "first": first, "ui": max(page_times)}
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+def row(name: str, value: str, target: str, ok: bool) -> None:
+    print(f"{name:<52} {value:>22}   target {target:<10} {'ok' if ok else 'MISSED'}")
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    work = Path(tempfile.mkdtemp(prefix="qualia-pipeline-bench-"))
+    files = transcripts(work / "generated", count)
+    print(f"{count} transcripts, {sum(p.stat().st_size for p in files) / 1e6:.1f} MB")
+    os.environ["QUALIA_CACHE_DIR"] = str(work / "engine_cache")  # both sides start cold
+    engine = baseline_seconds(files, work / "engine_outputs")
+    row("(a) engine, 2 worker processes, every plugin", f"{engine:.1f} s", "baseline", True)
+    measured = dagster_seconds(files, work)
+    ratio = measured["total"] / engine
+    row(
+        "(b) Dagster: sensor -> assets -> reports -> corpus",
+        f"{measured['total']:.1f} s = {ratio:.2f}x (a)",
+        "<= 2x",
+        ratio <= 2,
+    )
+    row("first transcript materialized after the drop", f"{measured['first']:.1f} s", "< 30 s", measured["first"] < 30)
+    row(f"UI asset queries, {count} partitions (slowest)", f"{measured['ui']:.2f} s", "< 3 s", measured["ui"] < 3)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
