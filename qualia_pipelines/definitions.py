@@ -13,7 +13,7 @@ from qualia_pipelines.orchestration.corpus_assets import (
 from qualia_pipelines.orchestration.jobs import backup_job, process_transcripts, refresh_corpus
 from qualia_pipelines.orchestration.resources import current_registry, default_resources
 from qualia_pipelines.orchestration.schedules import backup_schedule, processing_schedule
-from qualia_pipelines.orchestration.sensors import circuit_breaker_sensor, inbox_sensor
+from qualia_pipelines.orchestration.sensors import circuit_breaker_sensor, corpus_sensor, inbox_sensor
 
 defs = dg.Definitions(
     assets=[
@@ -28,7 +28,7 @@ defs = dg.Definitions(
     ],
     jobs=[process_transcripts, refresh_corpus, backup_job],
     schedules=[processing_schedule, backup_schedule],
-    sensors=[inbox_sensor, circuit_breaker_sensor],
+    sensors=[inbox_sensor, corpus_sensor, circuit_breaker_sensor],
     resources=default_resources(),
     executor=dg.in_process_executor,
 )

@@ -14,6 +14,8 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+from dagster._core.storage.dagster_run import DagsterRunStatus as RunStatus
+from dagster._core.utils import make_new_run_id
 
 from qualia_pipelines.core.figures import plotly_js_path
 from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, plugin_breaker, transcript
@@ -27,7 +29,7 @@ from qualia_pipelines.orchestration.corpus_assets import (
 from qualia_pipelines.orchestration.jobs import process_transcripts
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges
 from qualia_pipelines.orchestration.resources import QualiaIOManager, QualiaResource, registry_for
-from qualia_pipelines.orchestration.sensors import circuit_breaker_sensor, inbox_sensor
+from qualia_pipelines.orchestration.sensors import circuit_breaker_sensor, corpus_sensor, inbox_sensor
 from tests.conftest import SAMPLES, digest
 
 RANGE_START = "dagster/asset_partition_range_start"
@@ -214,6 +216,28 @@ def rendered_dom(page: Path) -> str:
     assert browser, "Chromium is needed for this test (apt-get install chromium)"
     command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000", "--dump-dom"]
     return subprocess.run([*command, page.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
+
+
+def test_corpus_sensor_refreshes_once_a_drop_is_processed_and_nothing_is_running(
+    instance: dg.DagsterInstance, inbox: Path
+) -> None:
+    def tick() -> dg.SensorResult:
+        return corpus_sensor(dg.build_sensor_context(instance=instance))
+
+    assert tick().skip_reason.skip_message.startswith("no transcript processed")
+    instance.add_dynamic_partitions(TRANSCRIPTS.name, ["retro_pt.txt"])
+    assert materialize(instance, inbox, "retro_pt.txt").success
+    running = dg.DagsterRun(job_name="process_transcripts", run_id=make_new_run_id(), status=RunStatus.STARTED)
+    instance.add_run(running)
+    assert tick().skip_reason.skip_message.startswith("waiting for 1 run(s)")
+    instance.report_run_failed(running)
+    requests = tick().run_requests
+    assert len(requests) == 1 and requests[0].run_key.startswith("corpus-after-")
+    corpus = dg.materialize(
+        all_assets(), instance=instance, resources=resources(inbox), selection=dg.AssetSelection.groups("corpus")
+    )
+    assert corpus.success
+    assert tick().skip_reason.skip_message == "corpus tables are up to date"
 
 
 def sensor_tick(instance: dg.DagsterInstance, inbox: Path, cursor: str | None) -> dg.SensorResult:

@@ -110,3 +110,11 @@ def report(
         html = report_html(teams_cleaner[key], word_frequency[key], sentiment_analyzer[key], png, __version__)
         pages[key] = {"report": Rendering(html.encode("utf-8"), "text/html", "html")}
     return dg.Output(pages, metadata={"reports": len(pages)})
+
+
+def corpus_inputs() -> set[str]:
+    """The per-transcript assets the corpus tables read, taken from their definitions."""
+    tables = (corpus_vocabulary, distinctive_words, sentiment_over_time, speaker_participation)
+    inputs = {key.to_user_string() for table in tables for key in table.dependency_keys}
+    assert {table.key.to_user_string() for table in tables} == set(CORPUS_ASSETS)
+    return inputs

@@ -48,6 +48,9 @@ def backup_op(context: dg.OpExecutionContext, qualia: QualiaResource) -> str:
     return str(archive)
 
 
-@dg.job(description="Daily backup of the instance, outputs and inbox (see `qualia backup`).")
+BACKUP_JOB_NAME = "backup_job"
+
+
+@dg.job(name=BACKUP_JOB_NAME, description="Daily backup of the instance, outputs and inbox (see `qualia backup`).")
 def backup_job() -> None:
     backup_op()

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from pyarrow import ArrowException
 from pydantic import Field
 
 from qualia_pipelines.core.breaker import BreakerPolicy
@@ -143,6 +142,8 @@ def _write_tables(context: dg.OutputContext, folder: Path, key: str, value: Any)
     """
     if not (isinstance(value, dict) and isinstance(value.get("values"), dict)):
         return []
+    from pyarrow import ArrowException  # imported here: sensors and the webserver load this module too
+
     paths = []
     for name, rows in result_tables(value).items():
         try:

@@ -3,18 +3,21 @@
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
+from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from qualia_pipelines.core.contract import QualiaError
 from qualia_pipelines.core.inbox import Observation, observe, settled
 from qualia_pipelines.core.readers import read_transcript
 from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, breaker_states
-from qualia_pipelines.orchestration.jobs import process_transcripts
+from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, corpus_inputs
+from qualia_pipelines.orchestration.jobs import BACKUP_JOB_NAME, process_transcripts, refresh_corpus
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges, partition_key
 from qualia_pipelines.orchestration.resources import QualiaResource
 
@@ -129,6 +132,39 @@ def circuit_breaker_sensor(context: dg.SensorEvaluationContext, qualia: QualiaRe
     summary = ", ".join(f"{plugin} {state}" for plugin, state in not_closed.items()) or "all breakers closed"
     message = f"{summary}; changes: {'; '.join(changes)}" if changes else summary
     return dg.SensorResult(skip_reason=message, cursor=json.dumps(states))
+
+
+@dg.sensor(
+    name="corpus_sensor",
+    job=refresh_corpus,
+    minimum_interval_seconds=INBOX_INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Refreshes the corpus tables once a drop has been processed: when transcripts were materialized "
+    "after the last refresh and no other run is queued or in progress.",
+)
+def corpus_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    newest_input = _latest_storage_id(context.instance, corpus_inputs())
+    if newest_input is None:
+        return dg.SensorResult(skip_reason="no transcript processed yet")
+    if newest_input < (_latest_storage_id(context.instance, CORPUS_ASSETS) or 0):
+        return dg.SensorResult(skip_reason="corpus tables are up to date")
+    busy = [
+        record.dagster_run.job_name
+        for record in context.instance.get_run_records(dg.RunsFilter(statuses=list(IN_PROGRESS_RUN_STATUSES)))
+        if record.dagster_run.job_name != BACKUP_JOB_NAME
+    ]
+    if busy:
+        return dg.SensorResult(skip_reason=f"waiting for {len(busy)} run(s) to finish before refreshing the corpus")
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"corpus-after-{newest_input}")])
+
+
+def _latest_storage_id(instance: dg.DagsterInstance, assets: Iterable[str]) -> int | None:
+    ids = [
+        record.storage_id
+        for asset in assets
+        for record in instance.fetch_materializations(dg.AssetKey(asset), limit=1, ascending=False).records
+    ]
+    return max(ids, default=None)
 
 
 def record_arrivals(
