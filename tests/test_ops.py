@@ -14,7 +14,14 @@ import pytest
 from typer.testing import CliRunner
 
 from qualia_pipelines.cli import app
-from qualia_pipelines.core.backup import BackupError, create_backup, list_backups, prune_backups, verify_backup
+from qualia_pipelines.core.backup import (
+    BackupError,
+    create_backup,
+    list_backups,
+    prune_backups,
+    restore_backup,
+    verify_backup,
+)
 from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, transcript
 from qualia_pipelines.orchestration.corpus_assets import report
 from qualia_pipelines.orchestration.jobs import backup_job
@@ -92,8 +99,7 @@ def test_sqlite_is_copied_with_the_backup_api_while_it_is_being_written(tmp_path
     database.rollback()
     database.close()
     restored = tmp_path / "out"
-    with tarfile.open(archive) as tar:
-        tar.extractall(restored, filter="data")
+    restore_backup(archive, restored)
     copy = sqlite3.connect(restored / "dagster_home" / "live.db")
     assert copy.execute("select count(*), min(n) from t").fetchone() == (1000, 0)
     copy.close()
@@ -120,6 +126,24 @@ def test_verify_names_tampered_and_missing_files(tmp_path: Path) -> None:
     assert cli.exit_code == 1 and "checksum mismatch" in cli.stderr
     with pytest.raises(BackupError, match="not a Qualia backup"):
         verify_backup(source / "a.json")
+
+
+def test_restore_refuses_links_and_paths_leaving_the_target(tmp_path: Path) -> None:
+    source = tmp_path / "outputs"
+    source.mkdir()
+    (source / "a.json").write_text('{"a": 1}')
+    archive = create_backup({"outputs": source}, tmp_path / "backups")
+    hostile = tmp_path / "hostile.tar.gz"
+    with tarfile.open(archive) as original, tarfile.open(hostile, "w:gz") as copy:
+        for member in original.getmembers():
+            copy.addfile(member, original.extractfile(member) if member.isfile() else None)
+        link = tarfile.TarInfo("outputs/passwd")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        copy.addfile(link)
+    target = tmp_path / "restored"
+    with pytest.raises(BackupError, match="unsafe entry 'outputs/passwd'"):
+        restore_backup(hostile, target)
+    assert not (target / "outputs" / "passwd").exists()
 
 
 def test_retention_prunes_old_archives_but_keeps_the_newest(tmp_path: Path) -> None:

@@ -157,8 +157,20 @@ def restore_backup(archive: Path, target: Path) -> dict[str, Any]:
         raise BackupError(f"{target}: restore needs an empty folder")
     target.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive, "r:gz") as tar:
-        tar.extractall(target, filter="data")
+        members = _safe_members(archive, tar)
+        # Python >= 3.11.4 also applies its own "data" filter; older 3.11 relies on the check above.
+        tar.extractall(target, members=members, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
     return manifest
+
+
+def _safe_members(archive: Path, tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
+    """Regular files and folders with relative paths inside the target; anything else refuses the restore."""
+    members = tar.getmembers()
+    for member in members:
+        parts = Path(member.name).parts
+        if member.name.startswith("/") or ".." in parts or not (member.isfile() or member.isdir()):
+            raise BackupError(f"{archive}: unsafe entry {member.name!r} (only plain files inside the backup)")
+    return members
 
 
 def _read_manifest(archive: Path) -> dict[str, Any]:
