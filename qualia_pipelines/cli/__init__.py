@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from qualia_pipelines.cli import analysis, menu, ops, orchestrate, project
+from qualia_pipelines.cli import analysis, menu, ops, orchestrate, project, serve
 
 app = typer.Typer(
     name="qualia",
@@ -33,6 +33,7 @@ app.command()(menu.menu)
 app.add_typer(ops.backup_app, name="backup")
 app.command()(ops.health)
 app.command()(orchestrate.run)
+app.command()(serve.serve)
 
 
 def main() -> None:

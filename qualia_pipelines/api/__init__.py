@@ -1,0 +1,1 @@
+"""HTTP access to the Qualia engine (FastAPI)."""
