@@ -105,11 +105,16 @@ def test_sqlite_is_copied_with_the_backup_api_while_it_is_being_written(tmp_path
     copy.close()
 
 
-def test_verify_names_tampered_and_missing_files(tmp_path: Path) -> None:
+def one_file_backup(tmp_path: Path) -> tuple[Path, Path]:
+    """An outputs folder holding ``a.json``, and a backup archive of it."""
     source = tmp_path / "outputs"
     source.mkdir()
     (source / "a.json").write_text('{"a": 1}')
-    archive = create_backup({"outputs": source}, tmp_path / "backups")
+    return source, create_backup({"outputs": source}, tmp_path / "backups")
+
+
+def test_verify_names_tampered_and_missing_files(tmp_path: Path) -> None:
+    source, archive = one_file_backup(tmp_path)
     tampered = tmp_path / "tampered.tar.gz"
     with tarfile.open(archive) as original, tarfile.open(tampered, "w:gz") as copy:
         for member in original.getmembers():
@@ -129,10 +134,7 @@ def test_verify_names_tampered_and_missing_files(tmp_path: Path) -> None:
 
 
 def test_restore_refuses_links_and_paths_leaving_the_target(tmp_path: Path) -> None:
-    source = tmp_path / "outputs"
-    source.mkdir()
-    (source / "a.json").write_text('{"a": 1}')
-    archive = create_backup({"outputs": source}, tmp_path / "backups")
+    _, archive = one_file_backup(tmp_path)
     hostile = tmp_path / "hostile.tar.gz"
     with tarfile.open(archive) as original, tarfile.open(hostile, "w:gz") as copy:
         for member in original.getmembers():

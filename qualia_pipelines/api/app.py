@@ -7,7 +7,7 @@ never as a stack trace.
 
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
@@ -19,6 +19,7 @@ from qualia_pipelines.api.limits import BodySizeLimit, read_upload
 from qualia_pipelines.api.schemas import ErrorBody, PipelineRequest, PluginSummary, TextRequest
 from qualia_pipelines.core.contract import PluginKind, QualiaError, Rendering
 from qualia_pipelines.core.engine import Engine, ParamsByPlugin
+from qualia_pipelines.core.pipeline_config import Step, checked_steps
 from qualia_pipelines.core.readers import transcript_from_bytes, transcript_from_text
 from qualia_pipelines.core.registry import UnknownPluginError
 from qualia_pipelines.core.settings import Settings, load_settings
@@ -35,14 +36,13 @@ _ROUTE_KIND: dict[str, PluginKind] = {"analyze": "analyzer", "process": "documen
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or load_settings()
-    engine = engine or _engine(settings)
+    engine = engine or Engine.from_settings(settings, use_cache=False)
     app = FastAPI(
         title="Qualia Pipelines",
         version=__version__,
         description="Quantified, reproducible insight from meeting transcripts.",
         responses=ERRORS,
     )
-    app.state.engine = engine
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_bytes + 64 * 1024)
     _add_error_handlers(app)
 
@@ -67,11 +67,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @app.post("/pipeline", summary="Run ordered steps, each with its parameters, on one text")
     def pipeline(body: PipelineRequest) -> dict[str, Any]:
-        ids = [step.plugin for step in body.steps]
-        if len(ids) != len(set(ids)):
-            raise QualiaError("pipeline: a plugin appears twice in steps; give each plugin once")
-        params = {step.plugin: step.parameters for step in body.steps}
-        engine.validated_parameters(ids, params)
+        steps = checked_steps("pipeline", [Step(step.plugin, step.parameters) for step in body.steps], engine)
+        ids = [step.plugin for step in steps]
+        params = {step.plugin: step.parameters for step in steps}
         transcript = transcript_from_text(body.text, source="<request>")
         results = {}
         for plugin_id in ids:
@@ -83,7 +81,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
 
 def _add_run_routes(app: FastAPI, engine: Engine, settings: Settings, route: str, kind: PluginKind) -> None:
-    """``POST /<route>/{plugin_id}`` with a JSON body, and ``.../upload`` with a multipart file."""
+    """``POST /<route>/{plugin_id}``, taking a JSON body or a multipart upload, for plugins of ``kind``."""
 
     def run(plugin_id: str, transcript: Transcript, parameters: dict[str, Any]) -> Any:
         plugin = engine.registry.get(plugin_id)
@@ -153,12 +151,6 @@ def _describe(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _engine(settings: Settings) -> Engine:
-    from qualia_pipelines.core.registry import discover
-
-    return Engine(discover(settings.plugin_dirs), max_bytes=settings.max_bytes, defaults=settings.parameters)
-
-
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UnknownPluginError)
     async def unknown_plugin(_: Request, exc: UnknownPluginError) -> JSONResponse:
@@ -174,7 +166,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": problems}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)

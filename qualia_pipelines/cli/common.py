@@ -46,13 +46,10 @@ def settings(config: Path | None = None) -> Any:
 
 
 def engine_for(config: Any, use_cache: bool = True) -> Any:
-    """An Engine wired to the settings: plugin folders, cache, size limit, default parameters."""
-    from qualia_pipelines.core.cache import ResultCache
+    """``Engine.from_settings``, imported only when a command needs it (keeps `qualia --help` quick)."""
     from qualia_pipelines.core.engine import Engine
-    from qualia_pipelines.core.registry import discover
 
-    cache = ResultCache(config.cache_path) if use_cache and config.cache else None
-    return Engine(discover(config.plugin_dirs), cache=cache, max_bytes=config.max_bytes, defaults=config.parameters)
+    return Engine.from_settings(config, use_cache=use_cache)
 
 
 def parameters_from_options(target: str, options: Iterable[str]) -> dict[str, dict[str, str]]:

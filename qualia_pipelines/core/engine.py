@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qualia_pipelines.core.cache import ResultCache, cache_key, is_missing
 from qualia_pipelines.core.contract import TRANSCRIPT_KEY, Plugin, PluginInputError, QualiaError
@@ -23,6 +23,9 @@ from qualia_pipelines.core.registry import Registry, discover
 from qualia_pipelines.core.resolver import direct_dependencies, execution_order, providers
 from qualia_pipelines.core.storage import to_jsonable
 from qualia_pipelines.core.transcript import Transcript
+
+if TYPE_CHECKING:
+    from qualia_pipelines.core.settings import Settings
 
 ParamsByPlugin = Mapping[str, Mapping[str, Any]]
 
@@ -82,6 +85,14 @@ class Engine:
         self.cache = cache
         self.max_bytes = max_bytes
         self.defaults = {plugin: dict(values) for plugin, values in (defaults or {}).items()}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, use_cache: bool = True) -> Engine:
+        """An engine wired to the settings: plugin folders, cache, size limit, default parameters."""
+        cache = ResultCache(settings.cache_path) if use_cache and settings.cache else None
+        return cls(
+            discover(settings.plugin_dirs), cache=cache, max_bytes=settings.max_bytes, defaults=settings.parameters
+        )
 
     def run_file(self, plugin_id: str, path: str | os.PathLike[str], params: ParamsByPlugin | None = None) -> RunResult:
         """Run ``plugin_id`` on a file; on a cache hit the file is hashed, not parsed."""

@@ -35,10 +35,14 @@ def load_pipeline(path: Path, engine: Engine) -> list[Step]:
     unknown = set(data) - {"steps", "name", "description"}
     if unknown:
         raise ConfigError(f"{path}: unknown field(s) {', '.join(sorted(unknown))} (allowed: name, description, steps)")
-    steps = [_step(path, index, raw) for index, raw in enumerate(raw_steps, start=1)]
+    return checked_steps(str(path), [_step(path, index, raw) for index, raw in enumerate(raw_steps, start=1)], engine)
+
+
+def checked_steps(where: str, steps: list[Step], engine: Engine) -> list[Step]:
+    """``steps`` once each plugin appears only once and every parameter is valid (pipeline files and the API)."""
     seen = [step.plugin for step in steps]
     if len(seen) != len(set(seen)):
-        raise ConfigError(f"{path}: a plugin appears twice in steps; give each plugin once")
+        raise ConfigError(f"{where}: a plugin appears twice in steps; give each plugin once")
     engine.validated_parameters(seen, {step.plugin: step.parameters for step in steps})
     return steps
 

@@ -84,7 +84,7 @@ def transcript_run_requests(
             requests.append(dg.RunRequest(partition_key=first, run_key=f"{first}:{arrived[first][:16]}"))
         else:
             in_range = ordered[ordered.index(first) : ordered.index(last) + 1]
-            fingerprint = hashlib.sha256("".join(arrived[k] for k in in_range if k in readable).encode())
+            fingerprint = hashlib.sha256("".join(arrived[k] for k in in_range).encode())  # all readable: a range
             requests.append(
                 dg.RunRequest(
                     run_key=f"{first}..{last}:{fingerprint.hexdigest()[:12]}",
