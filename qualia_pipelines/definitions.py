@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, transcript
 from qualia_pipelines.orchestration.corpus_assets import (
     corpus_vocabulary,
@@ -11,24 +12,30 @@ from qualia_pipelines.orchestration.corpus_assets import (
     speaker_participation,
 )
 from qualia_pipelines.orchestration.jobs import backup_job, process_transcripts, refresh_corpus
-from qualia_pipelines.orchestration.resources import current_registry, default_resources
+from qualia_pipelines.orchestration.resources import current_settings, registry_for, resources_for
 from qualia_pipelines.orchestration.schedules import backup_schedule, processing_schedule
 from qualia_pipelines.orchestration.sensors import circuit_breaker_sensor, corpus_sensor, inbox_sensor
 
-defs = dg.Definitions(
-    assets=[
-        inbox_file,
-        transcript,
-        *plugin_assets(current_registry()),
-        corpus_vocabulary,
-        distinctive_words,
-        sentiment_over_time,
-        speaker_participation,
-        report,
-    ],
-    jobs=[process_transcripts, refresh_corpus, backup_job],
-    schedules=[processing_schedule, backup_schedule],
-    sensors=[inbox_sensor, corpus_sensor, circuit_breaker_sensor],
-    resources=default_resources(),
-    executor=dg.in_process_executor,
-)
+
+def definitions_for(settings: Settings) -> dg.Definitions:
+    """Everything Dagster runs, bound to one set of settings (the API and `qualia run` pass their own)."""
+    return dg.Definitions(
+        assets=[
+            inbox_file,
+            transcript,
+            *plugin_assets(registry_for(tuple(str(d) for d in settings.plugin_dirs))),
+            corpus_vocabulary,
+            distinctive_words,
+            sentiment_over_time,
+            speaker_participation,
+            report,
+        ],
+        jobs=[process_transcripts, refresh_corpus, backup_job],
+        schedules=[processing_schedule, backup_schedule],
+        sensors=[inbox_sensor, corpus_sensor, circuit_breaker_sensor],
+        resources=resources_for(settings),
+        executor=dg.in_process_executor,
+    )
+
+
+defs = definitions_for(current_settings())

@@ -31,6 +31,12 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         "QUALIA_CACHE_DIR",
         "QUALIA_PLUGIN_PATH",
         "QUALIA_MAX_FILE_MB",
+        "DAGSTER_HOME",
+        "QUALIA_API_KEYS",
+        "QUALIA_RATE_LIMIT_PER_MINUTE",
+        "QUALIA_CORS_ORIGINS",
+        "QUALIA_WEBHOOK_SECRET_GENERIC",
+        "SENTRY_DSN",
     ):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.chdir(tmp_path)

@@ -206,4 +206,5 @@ def test_health_reports_plugins_breakers_and_disk(project: dict[str, Path]) -> N
     assert result.exit_code == 0, result.stderr
     report_ = json.loads(result.stdout)
     assert report_["healthy"] and report_["breakers"]["word_frequency"] == "closed"
-    assert report_["inbox"]["transcripts"] == 4 and report_["disk_free_bytes"] > 0
+    assert report_["inbox"]["transcripts"] == 4 and report_["disk"]["free_bytes"] > 0
+    assert report_["dagster"]["reachable"] and report_["problems"] == []

@@ -2,35 +2,38 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
 from qualia_pipelines.cli.common import SettingsOption, console, fail, print_json, reports_errors, settings
+from qualia_pipelines.core.settings import Settings
 
 backup_app = typer.Typer(help="Back up and restore the instance, outputs and inbox.", no_args_is_help=True)
-DagsterHomeOption = typer.Option(None, "--dagster-home", help="Dagster instance folder (default: $DAGSTER_HOME).")
+DagsterHomeOption = typer.Option(
+    None, "--dagster-home", help="Dagster instance folder (default: $DAGSTER_HOME, else <data_dir>/dagster_home)."
+)
 
 
-def _dagster_home(explicit: Path | None) -> Path | None:
-    value = explicit or (Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") else None)
-    return value if value and value.is_dir() else None
+def _dagster_home(explicit: Path | None, current: Settings) -> Path | None:
+    value = explicit or current.instance_dir
+    return value if value.is_dir() else None
 
 
-def _breakers(home: Path | None, current: object) -> dict[str, str]:
-    """Breaker states read from the instance's event log (empty when there is no instance)."""
-    if home is None:
-        return {}
+def _health(home: Path | None, current: Settings) -> dict[str, Any]:
+    """The health report, reading breakers from the instance when there is one."""
     import dagster as dg
 
-    from qualia_pipelines.orchestration.assets import breaker_states
     from qualia_pipelines.orchestration.resources import resources_for
+    from qualia_pipelines.orchestration.status import health_report
 
+    qualia = resources_for(current)["qualia"]
+    if home is None:
+        return health_report(current, qualia, None)
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        return breaker_states(instance, resources_for(current)["qualia"])
+        return health_report(current, qualia, instance)
 
 
 @backup_app.command("create")
@@ -46,17 +49,19 @@ def backup_create(
     from qualia_pipelines.core.backup import create_backup
 
     current = settings(settings_file)
-    home = _dagster_home(dagster_home)
+    home = _dagster_home(dagster_home, current)
     sources = {"outputs": current.outputs_dir, "inbox": current.inbox_dir}
     if home:
         sources = {"dagster_home": home, **sources}
     else:
-        console.print("[yellow]no Dagster instance found ($DAGSTER_HOME); backing up outputs and inbox only[/]")
+        console.print(
+            f"[yellow]no Dagster instance found at {current.instance_dir}; backing up outputs and inbox only[/]"
+        )
     archive = create_backup(
         sources,
         to or current.backups_dir,
         retention_days or current.backup_retention_days,
-        {"breakers": _breakers(home, current)},
+        {"breakers": _health(home, current)["breakers"]},
         __version__,
     )
     console.print(f"wrote {archive} ({archive.stat().st_size:,} bytes)")
@@ -111,44 +116,24 @@ def health(
     dagster_home: Path | None = DagsterHomeOption,
     settings_file: Path | None = SettingsOption,
 ) -> None:
-    """Plugins, circuit breakers, inbox and disk space at a glance; exits 1 when something needs attention."""
-    from qualia_pipelines.core.inbox import observe
-    from qualia_pipelines.core.registry import discover
-
+    """Plugins, Dagster instance, circuit breakers, inbox and disk space; exits 1 when something needs attention."""
     current = settings(settings_file)
-    registry = discover(current.plugin_dirs)
-    home = _dagster_home(dagster_home)
-    breakers = _breakers(home, current)
-    current.data_dir.mkdir(parents=True, exist_ok=True)
-    disk = shutil.disk_usage(current.data_dir)
-    report = {
-        "plugins": sorted(registry.plugins),
-        "plugin_problems": [f"{p.source}: {p.message}" for p in registry.problems],
-        "dagster_home": str(home) if home else None,
-        "breakers": breakers,
-        "inbox": {"path": str(current.inbox_dir), "transcripts": len(observe(current.inbox_dir))},
-        "disk_free_bytes": disk.free,
-    }
-    unhealthy = bool(report["plugin_problems"]) or any(state != "closed" for state in breakers.values())
+    home = _dagster_home(dagster_home, current)
+    report = _health(home, current)
     if as_json:
-        print_json({**report, "healthy": not unhealthy})
+        print_json(report)
     else:
         table = Table(title="Qualia health", show_header=False)
         table.add_row("plugins", ", ".join(report["plugins"]))
-        for problem in report["plugin_problems"]:
-            table.add_row("[red]plugin problem[/]", problem)
-        for plugin_id, state in breakers.items():
+        for plugin_id, state in report["breakers"].items():
             colour = "green" if state == "closed" else "red"
             table.add_row(f"breaker {plugin_id}", f"[{colour}]{state}[/]")
         if not home:
-            table.add_row("dagster", "no instance found (set DAGSTER_HOME)")
+            table.add_row("dagster", f"no instance yet at {current.instance_dir}")
         table.add_row("inbox", f"{report['inbox']['transcripts']} transcripts in {report['inbox']['path']}")
-        table.add_row("disk free", f"{disk.free / 1e9:.1f} GB in {current.data_dir}")
+        table.add_row("disk free", f"{report['disk']['free_bytes'] / 1e9:.1f} GB in {current.data_dir}")
+        for problem in report["problems"]:
+            table.add_row("[red]problem[/]", problem)
         console.print(table)
-    if unhealthy:
-        fail(
-            "unhealthy: "
-            + "; ".join(
-                [*report["plugin_problems"], *(f"{p} breaker {s}" for p, s in breakers.items() if s != "closed")]
-            )
-        )
+    if not report["healthy"]:
+        fail("unhealthy: " + "; ".join(report["problems"]))

@@ -17,9 +17,6 @@ from rich.table import Table
 
 from qualia_pipelines.cli.common import SettingsOption, console, fail, reports_errors, settings
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-"""Run logs stay in the instance (and the UI); the terminal gets the summary."""
-
 
 @reports_errors
 def run(
@@ -30,63 +27,31 @@ def run(
     current = settings(settings_file)
     if settings_file:
         os.environ["QUALIA_CONFIG"] = str(settings_file.resolve())
-    home = Path(os.environ.get("DAGSTER_HOME") or current.data_dir / "dagster_home").resolve()
+    home = current.instance_dir.resolve()
     home.mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = str(home)
     import dagster as dg
 
-    from qualia_pipelines.definitions import defs
-    from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files
+    from qualia_pipelines.definitions import definitions_for
+    from qualia_pipelines.orchestration.partitions import inbox_files
     from qualia_pipelines.orchestration.resources import resources_for
-    from qualia_pipelines.orchestration.schedules import pending_partitions
-    from qualia_pipelines.orchestration.sensors import record_arrivals, transcript_run_requests
+    from qualia_pipelines.orchestration.runs import execute_planned, planned_runs, refresh_corpus_now
 
     qualia = resources_for(current)["qualia"]
     files = inbox_files(qualia.inbox_dir)
     if not files:
         fail(f"no transcripts in the inbox {qualia.inbox_dir} (supported: .vtt .docx .txt .srt)")
-    with dg.DagsterInstance.get() as instance:
-        arrived, unreadable = record_arrivals(instance, qualia, files)
-        existing = set(instance.get_dynamic_partitions(TRANSCRIPTS.name))
-        instance.add_dynamic_partitions(TRANSCRIPTS.name, sorted(set(files) - existing))
-        ordered = list(instance.get_dynamic_partitions(TRANSCRIPTS.name))
-        wanted = set(files) if process_all else pending_partitions(instance, qualia, ordered) & set(files)
-        hashes = {key: arrived.get(key, "") for key in wanted}
-        requests = transcript_run_requests(ordered, hashes, unreadable & wanted, qualia.batch_size)
-        job = defs.resolve_job_def("process_transcripts")
-        failures = []
-        with console.status(f"processing {len(wanted)} transcript(s) in {len(requests)} run(s)"):
-            for request in requests:
-                tags = dict(request.tags)
-                result = job.execute_in_process(
-                    instance=instance,
-                    partition_key=request.partition_key,
-                    tags=tags,
-                    raise_on_error=False,
-                    run_config=QUIET,
-                )
-                if not result.success:
-                    failures.append(_failure_message(result))
-            corpus = defs.resolve_job_def("refresh_corpus").execute_in_process(
-                instance=instance, raise_on_error=False, run_config=QUIET
-            )
-        if not corpus.success:
-            failures.append("corpus: " + _failure_message(corpus))
+    defs = definitions_for(current)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        planned = planned_runs(instance, qualia, files, process_all)
+        wanted = sum(len(run.keys) for run in planned)
+        with console.status(f"processing {wanted} transcript(s) in {len(planned)} run(s)"):
+            failures = [message for run in planned if (message := execute_planned(instance, defs, run))]
+            corpus_failure = refresh_corpus_now(instance, defs)
     console.print(summary_table(current.outputs_dir, sorted(files)))
     console.print(f"reports: [bold]{current.outputs_dir / 'report'}[/]   all outputs: {current.outputs_dir}")
     console.print(f"Dagster instance: {home} (see it with `make ui`)")
-    if failures:
-        fail("; ".join(failures))
-
-
-def _failure_message(result: Any) -> str:
-    messages = [event.message or "" for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
-    errors = [
-        str(event.event_specific_data.error.message).strip()
-        for event in result.all_events
-        if event.event_type_value == "STEP_FAILURE" and event.event_specific_data.error
-    ]
-    return "; ".join(errors or messages) or "run failed"
+    if failures or corpus_failure:
+        fail("; ".join([*failures, *([corpus_failure] if corpus_failure else [])]))
 
 
 def summary_table(outputs: Path, keys: list[str]) -> Table:

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from qualia_pipelines.core.cache import default_cache_dir
 from qualia_pipelines.core.contract import QualiaError
@@ -29,6 +29,10 @@ _ENV_FIELDS = {
     "QUALIA_BREAKER_FAILURES": "breaker_failures",
     "QUALIA_BREAKER_WINDOW_S": "breaker_window_s",
     "QUALIA_BREAKER_COOLDOWN_S": "breaker_cooldown_s",
+    "DAGSTER_HOME": "dagster_home",
+    "QUALIA_API_KEYS": "api_keys",
+    "QUALIA_RATE_LIMIT_PER_MINUTE": "rate_limit_per_minute",
+    "QUALIA_CORS_ORIGINS": "cors_origins",
 }
 
 
@@ -57,6 +61,22 @@ class Settings(BaseModel):
     breaker_failures: int = Field(5, ge=1, description="Failures within the window that open a plugin's breaker.")
     breaker_window_s: float = Field(300.0, gt=0, description="Window in which failures are counted, seconds.")
     breaker_cooldown_s: float = Field(300.0, ge=0, description="How long an open breaker skips its plugin, seconds.")
+    dagster_home: Path | None = Field(None, description="Dagster instance folder (default: <data_dir>/dagster_home).")
+    api_keys: list[str] = Field(
+        default_factory=list,
+        description="Keys accepted in the API's X-API-Key header (comma-separated in QUALIA_API_KEYS). "
+        "Empty: no key needed on loopback; `qualia serve` refuses other addresses without keys.",
+    )
+    rate_limit_per_minute: int = Field(
+        600, ge=0, description="API requests per minute per key (or per client address); 0 turns the limit off."
+    )
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API from browsers.")
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """Lists arrive from environment variables as ``a,b,c``."""
+        return [item.strip() for item in value.split(",") if item.strip()] if isinstance(value, str) else value
 
     @property
     def inbox_dir(self) -> Path:
@@ -69,6 +89,10 @@ class Settings(BaseModel):
     @property
     def backups_dir(self) -> Path:
         return self.backups or self.data_dir / "backups"
+
+    @property
+    def instance_dir(self) -> Path:
+        return self.dagster_home or self.data_dir / "dagster_home"
 
     @property
     def cache_path(self) -> Path:
@@ -122,7 +146,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
 def _relative_to(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """Relative paths in a config file are relative to that file, not to the shell."""
     resolved = dict(data)
-    for name in ("data_dir", "inbox", "outputs", "cache_dir", "backups"):
+    for name in ("data_dir", "inbox", "outputs", "cache_dir", "backups", "dagster_home"):
         if isinstance(resolved.get(name), str) and not Path(resolved[name]).is_absolute():
             resolved[name] = str(base / resolved[name])
     if isinstance(resolved.get("plugin_dirs"), list):

@@ -26,10 +26,6 @@ def current_settings() -> Settings:
     return load_settings()
 
 
-def current_registry() -> Registry:
-    return registry_for(tuple(str(d) for d in current_settings().plugin_dirs))
-
-
 @lru_cache(maxsize=8)
 def registry_for(plugin_dirs: tuple[str, ...]) -> Registry:
     """One discovery per process and plugin folder list: assets and engine must agree."""
@@ -159,10 +155,6 @@ def _is_frame(value: Any) -> bool:
 
 def _glob_safe(stem: str) -> str:
     return "".join(f"[{ch}]" if ch in "[]*?" else ch for ch in stem)
-
-
-def default_resources() -> dict[str, Any]:
-    return resources_for(current_settings())
 
 
 def resources_for(settings: Settings) -> dict[str, Any]:

@@ -61,6 +61,12 @@ def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) ->
         reason = f"no new or changed transcripts ({len(current)} in inbox, {growing} still arriving)"
         return dg.SensorResult(skip_reason=reason, cursor=cursor)
     existing = list(context.instance.get_dynamic_partitions(TRANSCRIPTS.name))
+    for key in set(arrived) & set(existing):  # `qualia run` or the API may have taken this version already
+        if _recorded_digest(context.instance, key) == arrived[key]:
+            del arrived[key]
+            unreadable.discard(key)
+    if not arrived:
+        return dg.SensorResult(skip_reason="new files were already taken by `qualia run` or the API", cursor=cursor)
     new_keys = sorted(key for key in arrived if key not in set(existing))
     return dg.SensorResult(
         run_requests=transcript_run_requests([*existing, *new_keys], arrived, unreadable, qualia.batch_size),
@@ -181,11 +187,7 @@ def record_arrivals(
         digest = _sha256(path)
         if digest is None:
             continue
-        last = instance.fetch_observations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey(INBOX_FILE_ASSET), asset_partitions=[key]), limit=1
-        ).records
-        recorded = last[0].event_log_entry.tags.get(DATA_VERSION_TAG) if last else None
-        if recorded != digest:
+        if _recorded_digest(instance, key) != digest:
             arrived[key] = digest
             instance.report_runless_asset_event(
                 dg.AssetObservation(INBOX_FILE_ASSET, partition=key, tags={DATA_VERSION_TAG: digest})
@@ -193,3 +195,11 @@ def record_arrivals(
         if not _readable(path, qualia.max_bytes):
             unreadable.add(key)
     return arrived, unreadable
+
+
+def _recorded_digest(instance: dg.DagsterInstance, key: str) -> str | None:
+    """The content hash last recorded for the partition's inbox file."""
+    last = instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(INBOX_FILE_ASSET), asset_partitions=[key]), limit=1
+    ).records
+    return last[0].event_log_entry.tags.get(DATA_VERSION_TAG) if last else None

@@ -1,0 +1,83 @@
+"""Processing transcripts through Dagster from outside the daemon: `qualia run` and the REST API.
+
+The same jobs, partitions and range runs as the inbox sensor, executed in the
+calling process on the given instance, so the runs and materializations show
+up in the Dagster UI like any other.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.utils import make_new_run_id
+
+from qualia_pipelines.orchestration.jobs import CORPUS_JOB_NAME, PROCESS_JOB_NAME
+from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
+from qualia_pipelines.orchestration.resources import QualiaResource
+from qualia_pipelines.orchestration.schedules import pending_partitions
+from qualia_pipelines.orchestration.sensors import record_arrivals, transcript_run_requests
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+"""Run logs stay in the instance (and the UI); callers report outcomes their own way."""
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One range run (or single-transcript run), with its id chosen before it starts so callers can quote it."""
+
+    run_id: str
+    request: dg.RunRequest
+    keys: tuple[str, ...]
+
+
+def planned_runs(
+    instance: dg.DagsterInstance, qualia: QualiaResource, files: dict[str, Path], process_all: bool
+) -> list[PlannedRun]:
+    """Record the files' hashes, add their partitions, and plan runs for the new, changed or unprocessed ones."""
+    arrived, unreadable = record_arrivals(instance, qualia, files)
+    existing = set(instance.get_dynamic_partitions(TRANSCRIPTS.name))
+    instance.add_dynamic_partitions(TRANSCRIPTS.name, sorted(set(files) - existing))
+    ordered = list(instance.get_dynamic_partitions(TRANSCRIPTS.name))
+    wanted = set(files) if process_all else pending_partitions(instance, qualia, ordered) & set(files)
+    hashes = {key: arrived.get(key, "") for key in wanted}
+    requests = transcript_run_requests(ordered, hashes, unreadable & wanted, qualia.batch_size)
+    return [PlannedRun(make_new_run_id(), request, _keys_of(request, ordered)) for request in requests]
+
+
+def _keys_of(request: dg.RunRequest, ordered: list[str]) -> tuple[str, ...]:
+    if request.partition_key:
+        return (request.partition_key,)
+    first, last = request.tags[ASSET_PARTITION_RANGE_START_TAG], request.tags[ASSET_PARTITION_RANGE_END_TAG]
+    return tuple(ordered[ordered.index(first) : ordered.index(last) + 1])
+
+
+def execute_planned(instance: dg.DagsterInstance, defs: dg.Definitions, planned: PlannedRun) -> str | None:
+    """Run one planned run in this process; the failure message, or None when it succeeded."""
+    result = defs.resolve_job_def(PROCESS_JOB_NAME).execute_in_process(
+        instance=instance,
+        partition_key=planned.request.partition_key,
+        tags=dict(planned.request.tags),
+        run_id=planned.run_id,
+        raise_on_error=False,
+        run_config=QUIET,
+    )
+    return None if result.success else failure_message(result)
+
+
+def refresh_corpus_now(instance: dg.DagsterInstance, defs: dg.Definitions) -> str | None:
+    """Recompute the corpus tables; the failure message, or None when it succeeded."""
+    result = defs.resolve_job_def(CORPUS_JOB_NAME).execute_in_process(
+        instance=instance, raise_on_error=False, run_config=QUIET
+    )
+    return None if result.success else "corpus: " + failure_message(result)
+
+
+def failure_message(result: dg.ExecuteInProcessResult) -> str:
+    failures = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
+    errors = [
+        str(event.event_specific_data.error.message).strip()
+        for event in failures
+        if event.event_specific_data and event.event_specific_data.error
+    ]
+    return "; ".join(errors or [event.message or "" for event in failures]) or "run failed"

@@ -1,0 +1,87 @@
+"""What the Dagster instance knows about transcripts and plugins, for `qualia health` and the REST API."""
+
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import dagster as dg
+from dagster._core.storage.partition_status_cache import AssetPartitionStatus
+
+from qualia_pipelines.core.settings import Settings
+from qualia_pipelines.orchestration.assets import breaker_states
+from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files
+from qualia_pipelines.orchestration.resources import QualiaResource
+from qualia_pipelines.orchestration.schedules import per_transcript_assets
+
+TranscriptStatus = Literal["received", "pending", "running", "processed", "failed"]
+LOW_DISK_BYTES = 500 * 1024 * 1024
+
+
+def transcript_statuses(instance: dg.DagsterInstance, qualia: QualiaResource) -> dict[str, dict[str, Any]]:
+    """Every transcript in the inbox or the partitions: its status and each per-transcript asset's.
+
+    ``received``: in the inbox, not yet a partition (the sensor has not seen it);
+    ``pending``: a partition some asset lacks; ``running``: an asset is being
+    materialized; ``failed``: an asset's last attempt failed; ``processed``:
+    every asset is materialized.
+    """
+    files = inbox_files(qualia.inbox_dir)
+    keys = list(instance.get_dynamic_partitions(TRANSCRIPTS.name))
+    by_asset = {asset: _partition_statuses(instance, asset, keys) for asset in per_transcript_assets(qualia)}
+    statuses: dict[str, dict[str, Any]] = {}
+    for key in keys:
+        assets = {asset: by_asset[asset].get(key) for asset in by_asset}
+        statuses[key] = {"key": key, "status": _overall(assets.values()), "assets": assets, "file": _name(files, key)}
+    for key in files.keys() - set(keys):
+        statuses[key] = {"key": key, "status": "received", "assets": {}, "file": _name(files, key)}
+    return dict(sorted(statuses.items()))
+
+
+def _partition_statuses(instance: dg.DagsterInstance, asset: str, keys: list[str]) -> dict[str, str]:
+    found = instance.get_status_by_partition(dg.AssetKey(asset), keys, TRANSCRIPTS) or {}
+    return {key: status.value.lower() for key, status in found.items() if isinstance(status, AssetPartitionStatus)}
+
+
+def _overall(asset_statuses: Any) -> TranscriptStatus:
+    values = list(asset_statuses)
+    if "failed" in values:
+        return "failed"
+    if "in_progress" in values:
+        return "running"
+    return "processed" if values and all(value == "materialized" for value in values) else "pending"
+
+
+def _name(files: Mapping[str, Path], key: str) -> str | None:
+    return files[key].name if key in files else None
+
+
+def health_report(settings: Settings, qualia: QualiaResource, instance: dg.DagsterInstance | None) -> dict[str, Any]:
+    """Plugins, Dagster instance, circuit breakers and disk space, with ``healthy`` and the problems found.
+
+    ``instance`` is None when no instance folder exists yet: a fresh project, not a fault.
+    """
+    registry = qualia.registry()
+    problems = [f"plugin {p.source}: {p.message}" for p in registry.problems]
+    dagster: dict[str, Any] = {"home": str(settings.instance_dir), "reachable": instance is not None}
+    breakers: dict[str, str] = {}
+    if instance is not None:
+        try:
+            breakers = breaker_states(instance, qualia)
+        except Exception as exc:  # storage unreadable: say so; the rest of the report still helps
+            dagster = {**dagster, "reachable": False, "error": f"{type(exc).__name__}: {exc}"}
+            problems.append(f"Dagster instance at {settings.instance_dir} is not readable: {exc}")
+    problems += [f"circuit breaker of {plugin} is {state}" for plugin, state in breakers.items() if state != "closed"]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    disk = shutil.disk_usage(settings.data_dir)
+    if disk.free < LOW_DISK_BYTES:
+        problems.append(f"only {disk.free:,} bytes free in {settings.data_dir}")
+    return {
+        "healthy": not problems,
+        "problems": problems,
+        "plugins": sorted(registry.plugins),
+        "dagster": dagster,
+        "breakers": breakers,
+        "inbox": {"path": str(settings.inbox_dir), "transcripts": len(inbox_files(settings.inbox_dir))},
+        "disk": {"path": str(settings.data_dir), "free_bytes": disk.free, "total_bytes": disk.total},
+    }
