@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,9 @@ RETRO = "[00:01] Ana: O deploy foi ótimo, adorei a nova integração.\n[00:09] 
 
 
 @pytest.fixture(scope="module")
-def client() -> TestClient:
-    return TestClient(create_app(Settings(max_file_mb=1)))
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(data_dir=tmp_path_factory.mktemp("data"), max_file_mb=1))) as client:
+        yield client
 
 
 def test_root_and_plugin_metadata_come_from_the_plugins(client: TestClient) -> None:
@@ -131,7 +133,7 @@ def test_openapi_documents_both_request_bodies(client: TestClient) -> None:
 def test_qualia_serve_answers_on_loopback_and_refuses_other_addresses(tmp_path: Path) -> None:
     qualia = Path(sys.executable).parent / "qualia"
     refused = subprocess.run([str(qualia), "serve", "--host", "0.0.0.0"], capture_output=True, text=True, timeout=60)
-    assert refused.returncode == 1 and "loopback addresses only" in refused.stderr
+    assert refused.returncode == 1 and "API keys are required" in refused.stderr
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

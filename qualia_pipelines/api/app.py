@@ -5,20 +5,32 @@ every error leaves as JSON with a message naming the plugin, parameter or file,
 never as a stack trace.
 """
 
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import sentry_sdk
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qualia_pipelines import __version__
+from qualia_pipelines.api.health import health_router
 from qualia_pipelines.api.limits import BodySizeLimit, read_upload
-from qualia_pipelines.api.schemas import ErrorBody, PipelineRequest, PluginSummary, TextRequest
+from qualia_pipelines.api.observability import Telemetry, TelemetryMiddleware, init_sentry
+from qualia_pipelines.api.orchestrator import Orchestrator, UnknownTranscriptError
+from qualia_pipelines.api.schemas import ErrorBody, PipelineRequest, PipelineStep, PluginSummary, TextRequest
+from qualia_pipelines.api.security import AccessControl
+from qualia_pipelines.api.transcripts import transcripts_router
+from qualia_pipelines.api.webhooks import ReplayLedger, ledger_path, webhook_secrets, webhooks_router
 from qualia_pipelines.core.contract import PluginKind, QualiaError, Rendering
-from qualia_pipelines.core.engine import Engine, ParamsByPlugin
+from qualia_pipelines.core.engine import Engine, ParamsByPlugin, PluginExecutionError
+from qualia_pipelines.core.inbox import InboxConflictError
 from qualia_pipelines.core.pipeline_config import Step, checked_steps
 from qualia_pipelines.core.readers import transcript_from_bytes, transcript_from_text
 from qualia_pipelines.core.registry import UnknownPluginError
@@ -28,30 +40,74 @@ from qualia_pipelines.core.transcript import Transcript
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Bad input: the message names the field, plugin or file."},
-    404: {"model": ErrorBody, "description": "Unknown plugin."},
+    401: {"model": ErrorBody, "description": "Missing or invalid X-API-Key (or webhook signature)."},
+    404: {"model": ErrorBody, "description": "Unknown plugin, transcript or webhook source."},
     413: {"model": ErrorBody, "description": "Body over the size limit."},
+    500: {"model": ErrorBody, "description": "A plugin failed; the message names it (reported to Sentry if set up)."},
+    429: {"model": ErrorBody, "description": "Rate limit reached; the Retry-After header says when to retry."},
 }
 _ROUTE_KIND: dict[str, PluginKind] = {"analyze": "analyzer", "process": "document", "visualize": "visualizer"}
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, engine: Engine | None = None, orchestrator: Orchestrator | None = None
+) -> FastAPI:
+    """The application, with one engine and one Dagster instance handle per worker process."""
     settings = settings or load_settings()
     engine = engine or Engine.from_settings(settings, use_cache=False)
+    orchestrator = orchestrator or Orchestrator(settings)
+    telemetry = Telemetry()
+    init_sentry(os.environ.get("SENTRY_DSN"))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        orchestrator.close()
+
     app = FastAPI(
         title="Qualia Pipelines",
         version=__version__,
         description="Quantified, reproducible insight from meeting transcripts.",
         responses=ERRORS,
+        lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_bytes + 64 * 1024)
+    app.add_middleware(AccessControl, api_keys=settings.api_keys, per_minute=settings.rate_limit_per_minute)
+    app.add_middleware(TelemetryMiddleware, telemetry=telemetry)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["content-type", "x-api-key", "x-qualia-timestamp", "x-qualia-signature"],
+        )
     _add_error_handlers(app)
+
+    def run_steps(text: str, steps: list[PipelineStep]) -> dict[str, Any]:
+        checked = checked_steps("pipeline", [Step(step.plugin, step.parameters) for step in steps], engine)
+        params = {step.plugin: step.parameters for step in checked}
+        transcript = transcript_from_text(text, source="<request>")
+        results = {}
+        for step in checked:
+            sentry_sdk.set_tag("plugin", step.plugin)
+            result = engine.run(step.plugin, transcript, params)
+            telemetry.observe_steps(result.steps)
+            results[step.plugin] = _describe(result.values) if result.plugin.kind == "visualizer" else result.to_dict()
+        return results
 
     @app.get("/", summary="Name, version and links")
     def root() -> dict[str, Any]:
         return {
             "name": "Qualia Pipelines",
             "version": __version__,
-            "links": {"docs": "/docs", "openapi": "/openapi.json", "plugins": "/plugins"},
+            "links": {
+                "docs": "/docs",
+                "openapi": "/openapi.json",
+                "plugins": "/plugins",
+                "transcripts": "/transcripts",
+                "health": "/health",
+                "metrics": "/metrics",
+            },
         }
 
     @app.get("/plugins", summary="Every available plugin with its parameter schema")
@@ -63,24 +119,31 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return PluginSummary.of(engine.registry.get(plugin_id))
 
     for route, kind in _ROUTE_KIND.items():
-        _add_run_routes(app, engine, settings, route, kind)
+        _add_run_routes(app, engine, settings, telemetry, route, kind)
 
     @app.post("/pipeline", summary="Run ordered steps, each with its parameters, on one text")
     def pipeline(body: PipelineRequest) -> dict[str, Any]:
-        steps = checked_steps("pipeline", [Step(step.plugin, step.parameters) for step in body.steps], engine)
-        ids = [step.plugin for step in steps]
-        params = {step.plugin: step.parameters for step in steps}
-        transcript = transcript_from_text(body.text, source="<request>")
-        results = {}
-        for plugin_id in ids:
-            result = engine.run(plugin_id, transcript, params)
-            results[plugin_id] = _describe(result.values) if result.plugin.kind == "visualizer" else result.to_dict()
-        return {"steps": ids, "results": results}
+        results = run_steps(body.text, body.steps)
+        return {"steps": list(results), "results": results}
 
+    def analyse(text: str, steps: list[PipelineStep] | None) -> dict[str, Any]:
+        analyzers = [PipelineStep(plugin=p.id) for p in engine.registry.plugins.values() if p.kind == "analyzer"]
+        return run_steps(text, steps or analyzers)
+
+    def queue(name: str, data: bytes) -> str:
+        return orchestrator.receive(name, data)[0]
+
+    app.include_router(transcripts_router(orchestrator, settings.max_bytes))
+    app.include_router(
+        webhooks_router(webhook_secrets(os.environ), ReplayLedger(ledger_path(settings.data_dir)), analyse, queue)
+    )
+    app.include_router(health_router(orchestrator, telemetry))
     return app
 
 
-def _add_run_routes(app: FastAPI, engine: Engine, settings: Settings, route: str, kind: PluginKind) -> None:
+def _add_run_routes(
+    app: FastAPI, engine: Engine, settings: Settings, telemetry: Telemetry, route: str, kind: PluginKind
+) -> None:
     """``POST /<route>/{plugin_id}``, taking a JSON body or a multipart upload, for plugins of ``kind``."""
 
     def run(plugin_id: str, transcript: Transcript, parameters: dict[str, Any]) -> Any:
@@ -88,7 +151,9 @@ def _add_run_routes(app: FastAPI, engine: Engine, settings: Settings, route: str
         if plugin.kind != kind:
             use = next(name for name, k in _ROUTE_KIND.items() if k == plugin.kind)
             raise QualiaError(f"plugin {plugin_id!r} is a {plugin.kind}; use POST /{use}/{plugin_id}")
+        sentry_sdk.set_tag("plugin", plugin_id)
         result = engine.run(plugin_id, transcript, params_by_plugin(plugin_id, parameters))
+        telemetry.observe_steps(result.steps)
         if kind == "visualizer":
             rendering = next(iter(result.values.values()))
             return Response(rendering.content, media_type=rendering.media_type)
@@ -156,6 +221,19 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def unknown_plugin(_: Request, exc: UnknownPluginError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=404)
 
+    @app.exception_handler(UnknownTranscriptError)
+    async def unknown_transcript(_: Request, exc: UnknownTranscriptError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=404)
+
+    @app.exception_handler(InboxConflictError)
+    async def inbox_conflict(_: Request, exc: InboxConflictError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=409)
+
+    @app.exception_handler(PluginExecutionError)
+    async def plugin_failed(_: Request, exc: PluginExecutionError) -> JSONResponse:
+        sentry_sdk.capture_exception(exc)  # a plugin bug, not bad input; a no-op unless SENTRY_DSN is set
+        return JSONResponse({"error": str(exc)}, status_code=500)
+
     @app.exception_handler(QualiaError)
     async def bad_input(_: Request, exc: QualiaError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=400)
@@ -171,4 +249,5 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        sentry_sdk.capture_exception(exc)
         return JSONResponse({"error": f"internal error ({type(exc).__name__}); see the server log"}, status_code=500)

@@ -1,6 +1,7 @@
 """Upload protection: a body limit enforced while the bytes arrive, and safe file names."""
 
 import json
+from collections.abc import Sequence
 from pathlib import PurePosixPath, PureWindowsPath
 
 from starlette.datastructures import UploadFile
@@ -58,10 +59,15 @@ class BodySizeLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"error": f"request body is over the limit of {self.max_bytes:,} bytes"}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_json_error(send, 413, f"request body is over the limit of {self.max_bytes:,} bytes")
+
+
+async def send_json_error(send: Send, status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """An ``{"error": message}`` answer straight from ASGI middleware, before any route runs."""
+    body = json.dumps({"error": message}).encode()
+    start = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": start})
+    await send({"type": "http.response.body", "body": body})
 
 
 def safe_file_name(raw: str | None) -> str:

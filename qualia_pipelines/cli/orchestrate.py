@@ -7,10 +7,8 @@ the Dagster UI afterwards.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.table import Table
@@ -28,20 +26,17 @@ def run(
     if settings_file:
         os.environ["QUALIA_CONFIG"] = str(settings_file.resolve())
     home = current.instance_dir.resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    import dagster as dg
-
     from qualia_pipelines.definitions import definitions_for
     from qualia_pipelines.orchestration.partitions import inbox_files
     from qualia_pipelines.orchestration.resources import resources_for
-    from qualia_pipelines.orchestration.runs import execute_planned, planned_runs, refresh_corpus_now
+    from qualia_pipelines.orchestration.runs import execute_planned, open_instance, planned_runs, refresh_corpus_now
 
     qualia = resources_for(current)["qualia"]
     files = inbox_files(qualia.inbox_dir)
     if not files:
         fail(f"no transcripts in the inbox {qualia.inbox_dir} (supported: .vtt .docx .txt .srt)")
     defs = definitions_for(current)
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with open_instance(home) as instance:
         planned = planned_runs(instance, qualia, files, process_all)
         wanted = sum(len(run.keys) for run in planned)
         with console.status(f"processing {wanted} transcript(s) in {len(planned)} run(s)"):
@@ -55,32 +50,24 @@ def run(
 
 
 def summary_table(outputs: Path, keys: list[str]) -> Table:
+    from qualia_pipelines.orchestration.status import transcript_summary
+
     table = Table(title="Qualia: processed transcripts")
     for column in ("transcript", "lang", "speakers", "quality", "sentiment", "top words", "report"):
         table.add_column(column, overflow="fold")
     for key in keys:
-        cleaner = _record(outputs / "teams_cleaner" / f"{key}.json")
-        words = _record(outputs / "word_frequency" / f"{key}.json")
-        mood = _record(outputs / "sentiment_analyzer" / f"{key}.json")
-        report = outputs / "report" / f"{key}.html"
-        if not cleaner:
+        summary = transcript_summary(outputs, key)
+        if not summary:
             table.add_row(key, "", "", "", "[red]not processed[/]", "", "")
             continue
-        sentiment = mood.get("sentiment", {})
+        mood = summary["sentiment"]
         table.add_row(
             key,
-            cleaner["metadata"]["language"],
-            str(cleaner["metadata"]["participant_count"]),
-            str(cleaner["quality_report"]["score"]),
-            f"{sentiment.get('sentiment_label', '')} ({sentiment.get('polarity', 0):+.2f})" if sentiment else "",
-            ", ".join(row["word"] for row in words.get("top_words", [])[:3]),
-            report.name if report.exists() else "",
+            summary["language"],
+            str(summary["participants"]),
+            str(summary["quality_score"]),
+            f"{mood['label']} ({mood['polarity']:+.2f})" if mood else "",
+            ", ".join(row["word"] for row in summary["top_words"][:3]),
+            Path(summary["outputs"]["report"]).name if "report" in summary["outputs"] else "",
         )
     return table
-
-
-def _record(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))["values"]
-    except (OSError, ValueError, KeyError):
-        return {}

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from qualia_pipelines.core.contract import QualiaError
 from qualia_pipelines.core.readers import SUPPORTED_EXTENSIONS
+from qualia_pipelines.core.storage import create_file_atomic
 
 
 @dataclass(frozen=True)
@@ -39,3 +41,24 @@ def observe(folder: Path) -> dict[str, Observation]:
 def settled(previous: dict[str, Observation], current: dict[str, Observation]) -> list[str]:
     """Paths present in both looks and unchanged between them."""
     return [path for path, now in current.items() if previous.get(path) == now]
+
+
+class InboxConflictError(QualiaError):
+    """The inbox already holds a different file under the same name."""
+
+
+def deposit(folder: Path, name: str, data: bytes) -> tuple[Path, bool]:
+    """Put ``data`` into the inbox as ``name``, whole or not at all; ``(path, True)`` when it is new.
+
+    An identical file already there is left as it is (``False``); a different
+    one is never replaced: inbox files are only ever added.
+    """
+    path = folder / name
+    try:
+        return create_file_atomic(path, data), True
+    except FileExistsError:
+        if path.is_file() and path.read_bytes() == data:
+            return path, False
+        raise InboxConflictError(
+            f"{name}: the inbox already has a different file of this name; upload it under another name"
+        ) from None

@@ -21,6 +21,32 @@ from qualia_pipelines.core.contract import Rendering
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, durable: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically; ``durable`` also survives a power cut (fsync)."""
     destination = Path(path)
+    temporary = _temporary_copy(destination, data, durable)
+    try:
+        os.replace(temporary, destination)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return destination
+
+
+def create_file_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Like :func:`write_bytes_atomic`, but never replaces an existing file: FileExistsError instead.
+
+    The link is made only once the bytes are on disk, so a watcher of the folder
+    sees either nothing or the whole file, and a file already there is untouched.
+    """
+    destination = Path(path)
+    temporary = _temporary_copy(destination, data, durable=True)
+    try:
+        os.link(temporary, destination)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return destination
+
+
+def _temporary_copy(destination: Path, data: bytes, durable: bool) -> str:
+    """``data`` in a hidden temporary file beside ``destination`` (hidden: watchers skip it)."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent)
     try:
@@ -30,11 +56,10 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, durable: bool 
                 handle.flush()
                 os.fsync(handle.fileno())
         os.chmod(temporary, 0o644)
-        os.replace(temporary, destination)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return destination
+    return temporary
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:

@@ -117,7 +117,7 @@ class QualiaIOManager(dg.ConfigurableIOManager):
 
     @staticmethod
     def _read(folder: Path, stem: str) -> Any:
-        candidates = sorted(folder.glob(f"{_glob_safe(stem)}.*"))
+        candidates = sorted(folder.glob(f"{glob_safe(stem)}.*"))
         data = [path for path in candidates if path.suffix in _DATA_EXTENSIONS]
         if data and data[0].suffix == ".json":
             return json.loads(data[0].read_text(encoding="utf-8"))
@@ -153,7 +153,7 @@ def _is_frame(value: Any) -> bool:
     return type(value).__name__ == "DataFrame" and hasattr(value, "to_parquet")
 
 
-def _glob_safe(stem: str) -> str:
+def glob_safe(stem: str) -> str:
     return "".join(f"[{ch}]" if ch in "[]*?" else ch for ch in stem)
 
 

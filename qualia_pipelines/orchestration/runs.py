@@ -12,11 +12,23 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster._core.utils import make_new_run_id
 
+from qualia_pipelines.core.storage import write_text_atomic
 from qualia_pipelines.orchestration.jobs import CORPUS_JOB_NAME, PROCESS_JOB_NAME
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
 from qualia_pipelines.orchestration.resources import QualiaResource
 from qualia_pipelines.orchestration.schedules import pending_partitions
 from qualia_pipelines.orchestration.sensors import record_arrivals, transcript_run_requests
+
+INSTANCE_YAML = "# Created by Qualia. Telemetry off: nothing leaves this machine.\ntelemetry:\n  enabled: false\n"
+
+
+def open_instance(home: Path) -> dg.DagsterInstance:
+    """The Dagster instance in ``home``, created on first use with a ``dagster.yaml`` of its own."""
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        write_text_atomic(home / "dagster.yaml", INSTANCE_YAML)
+    return dg.DagsterInstance.from_config(str(home))
+
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 """Run logs stay in the instance (and the UI); callers report outcomes their own way."""

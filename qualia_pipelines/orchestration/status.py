@@ -1,5 +1,6 @@
 """What the Dagster instance knows about transcripts and plugins, for `qualia health` and the REST API."""
 
+import json
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,7 +12,7 @@ from dagster._core.storage.partition_status_cache import AssetPartitionStatus
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.orchestration.assets import breaker_states
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files
-from qualia_pipelines.orchestration.resources import QualiaResource
+from qualia_pipelines.orchestration.resources import QualiaResource, glob_safe
 from qualia_pipelines.orchestration.schedules import per_transcript_assets
 
 TranscriptStatus = Literal["received", "pending", "running", "processed", "failed"]
@@ -54,6 +55,35 @@ def _overall(asset_statuses: Any) -> TranscriptStatus:
 
 def _name(files: Mapping[str, Path], key: str) -> str | None:
     return files[key].name if key in files else None
+
+
+def transcript_summary(outputs: Path, key: str) -> dict[str, Any]:
+    """The figures a reader wants first, from the stored records, and every output file of the transcript.
+
+    Empty before the transcript has been processed.
+    """
+    cleaner = _values(outputs / "teams_cleaner" / f"{key}.json")
+    if not cleaner:
+        return {}
+    words = _values(outputs / "word_frequency" / f"{key}.json")
+    mood = _values(outputs / "sentiment_analyzer" / f"{key}.json").get("sentiment", {})
+    files = sorted(path for path in outputs.glob(f"*/{glob_safe(key)}.*") if path.is_file())
+    return {
+        "language": cleaner["metadata"]["language"],
+        "participants": cleaner["metadata"]["participant_count"],
+        "speakers": [{"speaker": s["speaker"], "share_of_words": s["share_of_words"]} for s in cleaner["speakers"]],
+        "quality_score": cleaner["quality_report"]["score"],
+        "sentiment": {"label": mood.get("sentiment_label"), "polarity": mood.get("polarity")} if mood else None,
+        "top_words": [{"word": row["word"], "count": row["count"]} for row in words.get("top_words", [])[:10]],
+        "outputs": {path.parent.name: str(path.relative_to(outputs)) for path in files},
+    }
+
+
+def _values(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["values"]
+    except (OSError, ValueError, KeyError):
+        return {}
 
 
 def health_report(settings: Settings, qualia: QualiaResource, instance: dg.DagsterInstance | None) -> dict[str, Any]:

@@ -27,6 +27,7 @@ __all__ = [
     "TranscriptError",
     "read_file_bytes",
     "read_transcript",
+    "sniffed_extension",
     "transcript_from_bytes",
     "transcript_from_text",
 ]
@@ -87,6 +88,16 @@ def transcript_from_text(text: str, source: str = "<text>") -> Transcript:
     normalised = text.replace("\r\n", "\n").replace("\r", "\n")
     segments, fmt = _text_segments(normalised, ".txt", source)
     return _transcript(source, fmt, hashlib.sha256(data).hexdigest(), segments, "utf-8", 0, {})
+
+
+def sniffed_extension(data: bytes) -> str:
+    """The transcript format the content looks like, for uploads whose name carries no usable extension."""
+    if binary_kind(data) == "a ZIP archive":
+        return ".docx"
+    head = data[:4096].decode("utf-8", errors="ignore").lstrip("\ufeff \r\n\t").replace("\r\n", "\n")
+    if head.startswith("WEBVTT"):
+        return ".vtt"
+    return ".srt" if looks_like_srt(head) else ".txt"
 
 
 def _check_extension(filename: str, source: str) -> str:

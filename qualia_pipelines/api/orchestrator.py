@@ -1,0 +1,101 @@
+"""The API's side of Dagster: uploads into the inbox, statuses from the instance, runs launched now.
+
+Runs launched here execute on one background thread per API worker, with the
+same jobs and range runs as the inbox sensor, on the configured instance, so
+they appear in the Dagster UI. Uploads without ``materialize=now`` are left to
+the inbox sensor; the sensor skips a file version this API already processed.
+"""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from qualia_pipelines.core.contract import QualiaError
+from qualia_pipelines.core.inbox import deposit
+from qualia_pipelines.core.readers import SUPPORTED_EXTENSIONS, sniffed_extension, transcript_from_bytes
+from qualia_pipelines.core.settings import Settings
+from qualia_pipelines.definitions import definitions_for
+from qualia_pipelines.orchestration.partitions import inbox_files, partition_key
+from qualia_pipelines.orchestration.resources import resources_for
+from qualia_pipelines.orchestration.runs import (
+    PlannedRun,
+    execute_planned,
+    open_instance,
+    planned_runs,
+    refresh_corpus_now,
+)
+from qualia_pipelines.orchestration.status import health_report, transcript_statuses, transcript_summary
+
+
+class UnknownTranscriptError(QualiaError):
+    """No inbox file or partition has this key."""
+
+
+class Orchestrator:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.qualia = resources_for(settings)["qualia"]
+        self.instance = open_instance(settings.instance_dir)
+        self._defs = definitions_for(settings)
+        self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qualia-runs")
+        self._queued: dict[str, str] = {}  # partition key -> run id, until its run ends
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._runner.shutdown(wait=True, cancel_futures=True)
+        self.instance.dispose()
+
+    def receive(self, name: str, data: bytes) -> tuple[str, bool]:
+        """Check that the upload is a readable transcript, then add it to the inbox; its key, and whether new."""
+        if Path(name).suffix.lower() not in SUPPORTED_EXTENSIONS:
+            name = f"{name}{sniffed_extension(data)}"
+        transcript_from_bytes(data, name, source=name, max_bytes=self.settings.max_bytes)
+        path, new = deposit(self.settings.inbox_dir, name, data)
+        return partition_key(self.settings.inbox_dir, path), new
+
+    def materialize(self, key: str) -> list[str]:
+        """Plan the transcript's run now, execute it in the background; the run ids."""
+        files = inbox_files(self.settings.inbox_dir)
+        if key not in files:
+            raise UnknownTranscriptError(f"transcript {key!r}: no such file in the inbox {self.settings.inbox_dir}")
+        planned = planned_runs(self.instance, self.qualia, {key: files[key]}, process_all=True)
+        with self._lock:
+            self._queued.update({k: run.run_id for run in planned for k in run.keys})
+        for run in planned:
+            self._runner.submit(self._execute, run)
+        return [run.run_id for run in planned]
+
+    def _execute(self, planned: PlannedRun) -> None:
+        try:
+            execute_planned(self.instance, self._defs, planned)  # failures land in the event log, like statuses
+        finally:
+            with self._lock:
+                for key in planned.keys:
+                    self._queued.pop(key, None)
+        refresh_corpus_now(self.instance, self._defs)
+
+    def statuses(self) -> dict[str, dict[str, Any]]:
+        found = transcript_statuses(self.instance, self.qualia)
+        with self._lock:
+            queued = dict(self._queued)
+        for key, run_id in queued.items():
+            if key in found and found[key]["status"] not in ("running",):
+                found[key] = {**found[key], "status": "queued", "run_id": run_id}
+        return found
+
+    def status(self, key: str) -> dict[str, Any]:
+        found = self.statuses()
+        if key not in found:
+            raise UnknownTranscriptError(f"transcript {key!r}: not in the inbox and not a partition")
+        return {**found[key], "results": transcript_summary(self.settings.outputs_dir, key)}
+
+    def report_path(self, key: str) -> Path:
+        status = self.status(key)
+        path = self.settings.outputs_dir / "report" / f"{key}.html"
+        if not path.is_file():
+            raise UnknownTranscriptError(f"transcript {key!r}: no report yet (status: {status['status']})")
+        return path
+
+    def health(self) -> dict[str, Any]:
+        return health_report(self.settings, self.qualia, self.instance)

@@ -1,0 +1,81 @@
+"""``/transcripts``: uploads into the pipeline's inbox, statuses from the Dagster instance, reports, runs now."""
+
+from typing import Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse
+
+from qualia_pipelines.api.limits import read_upload
+from qualia_pipelines.api.orchestrator import Orchestrator
+from qualia_pipelines.api.schemas import (
+    RunsLaunched,
+    TranscriptAccepted,
+    TranscriptDetail,
+    TranscriptState,
+)
+from qualia_pipelines.core.contract import QualiaError
+
+_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        }
+    },
+}
+
+
+def transcripts_router(orchestrator: Orchestrator, max_bytes: int) -> APIRouter:
+    router = APIRouter(prefix="/transcripts", tags=["transcripts"])
+
+    @router.post(
+        "",
+        status_code=202,
+        summary="Add a transcript to the inbox (multipart field `file`); the inbox sensor, or `materialize=now`, "
+        "processes it",
+        openapi_extra={"requestBody": _UPLOAD_BODY},
+        responses={409: {"description": "A different file of the same name is already in the inbox."}},
+    )
+    async def upload(
+        request: Request, materialize: Literal["now"] | None = Query(None, description="`now`: launch its run now.")
+    ) -> TranscriptAccepted:
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            raise QualiaError("send the transcript as multipart/form-data in the field 'file'")
+        form = await request.form(max_part_size=max_bytes)
+        upload_file = form.get("file")
+        if isinstance(upload_file, str) or upload_file is None:
+            raise QualiaError("multipart body needs a file in the field 'file'")
+        data, name = await read_upload(upload_file, max_bytes)
+        key, new = orchestrator.receive(name, data)
+        run_ids = orchestrator.materialize(key) if materialize == "now" else []
+        return TranscriptAccepted.of(key, new, run_ids)
+
+    @router.get("", summary="Every transcript (inbox files and partitions) with its status from the instance")
+    def listing(
+        status: str | None = Query(None, description="Only transcripts with this status."),
+    ) -> list[TranscriptState]:
+        found = orchestrator.statuses().values()
+        return [TranscriptState.model_validate(item) for item in found if status in (None, item["status"])]
+
+    @router.get("/{key}", summary="One transcript: status per asset, key figures, output files, report link")
+    def detail(key: str) -> TranscriptDetail:
+        return TranscriptDetail.model_validate({**orchestrator.status(key), "report": f"/transcripts/{key}/report"})
+
+    @router.get(
+        "/{key}/report",
+        summary="The transcript's self-contained HTML report",
+        response_class=FileResponse,
+        responses={200: {"content": {"text/html": {}}}},
+    )
+    def report(key: str) -> FileResponse:
+        return FileResponse(orchestrator.report_path(key), media_type="text/html")
+
+    @router.post("/{key}/materialize", status_code=202, summary="Launch the transcript's run now")
+    def materialize_now(key: str) -> RunsLaunched:
+        return RunsLaunched(key=key, status="queued", run_ids=orchestrator.materialize(key))
+
+    return router
