@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import replace
+from functools import lru_cache
 
 from qualia_pipelines.core.text import fold_accents
 from qualia_pipelines.core.transcript import Segment
@@ -32,8 +33,14 @@ SYSTEM_MESSAGE = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)
+def folded_name(name: str) -> str:
+    """Speaker names repeat on every turn: fold each spelling once."""
+    return fold_accents(name).strip().casefold()
+
+
 def is_system_message(segment: Segment) -> bool:
-    if segment.speaker and fold_accents(segment.speaker).strip().casefold() in SYSTEM_SPEAKERS:
+    if segment.speaker and folded_name(segment.speaker) in SYSTEM_SPEAKERS:
         return True
     return SYSTEM_MESSAGE.fullmatch(segment.text.strip().rstrip(".!")) is not None
 
@@ -52,7 +59,7 @@ def canonical_speakers(segments: list[Segment]) -> dict[str, str]:
     for segment in segments:
         if segment.speaker:
             name = tidy_name(segment.speaker)
-            spellings.setdefault(fold_accents(name).casefold(), Counter())[name] += 1
+            spellings.setdefault(folded_name(name), Counter())[name] += 1
     mapping: dict[str, str] = {}
     for counts in spellings.values():
         best = max(counts, key=lambda n: (counts[n], n != fold_accents(n), n != n.lower(), n != n.upper()))

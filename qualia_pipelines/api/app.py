@@ -6,11 +6,12 @@ never as a stack trace.
 """
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import sentry_sdk
+from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -29,14 +30,13 @@ from qualia_pipelines.api.security import AccessControl
 from qualia_pipelines.api.transcripts import transcripts_router
 from qualia_pipelines.api.webhooks import ReplayLedger, ledger_path, webhook_secrets, webhooks_router
 from qualia_pipelines.core.contract import PluginKind, QualiaError, Rendering
-from qualia_pipelines.core.engine import Engine, ParamsByPlugin, PluginExecutionError
+from qualia_pipelines.core.engine import Engine, ParamsByPlugin, PluginExecutionError, RunResult
 from qualia_pipelines.core.inbox import InboxConflictError
 from qualia_pipelines.core.pipeline_config import Step, checked_steps
 from qualia_pipelines.core.readers import transcript_from_bytes, transcript_from_text
 from qualia_pipelines.core.registry import UnknownPluginError
 from qualia_pipelines.core.settings import Settings, load_settings
 from qualia_pipelines.core.storage import to_jsonable
-from qualia_pipelines.core.transcript import Transcript
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Bad input: the message names the field, plugin or file."},
@@ -54,7 +54,7 @@ def create_app(
 ) -> FastAPI:
     """The application, with one engine and one Dagster instance handle per worker process."""
     settings = settings or load_settings()
-    engine = engine or Engine.from_settings(settings, use_cache=False)
+    engine = engine or Engine.from_settings(settings, use_cache=settings.api_result_cache)
     orchestrator = orchestrator or Orchestrator(settings)
     telemetry = Telemetry()
     init_sentry(os.environ.get("SENTRY_DSN"))
@@ -144,20 +144,26 @@ def create_app(
 def _add_run_routes(
     app: FastAPI, engine: Engine, settings: Settings, telemetry: Telemetry, route: str, kind: PluginKind
 ) -> None:
-    """``POST /<route>/{plugin_id}``, taking a JSON body or a multipart upload, for plugins of ``kind``."""
+    """``POST /<route>/{plugin_id}``, taking a JSON body or a multipart upload, for plugins of ``kind``.
 
-    def run(plugin_id: str, transcript: Transcript, parameters: dict[str, Any]) -> Any:
+    Analyses run on a worker thread, so the event loop keeps answering (health,
+    uploads) meanwhile; one at a time per process, because CPU-bound threads
+    contending for the GIL only add switching (more processes add throughput).
+    """
+    engine_slot = CapacityLimiter(1)
+
+    def respond(plugin_id: str, parameters: dict[str, Any], execute: Callable[[ParamsByPlugin], RunResult]) -> Any:
         plugin = engine.registry.get(plugin_id)
         if plugin.kind != kind:
             use = next(name for name, k in _ROUTE_KIND.items() if k == plugin.kind)
             raise QualiaError(f"plugin {plugin_id!r} is a {plugin.kind}; use POST /{use}/{plugin_id}")
         sentry_sdk.set_tag("plugin", plugin_id)
-        result = engine.run(plugin_id, transcript, params_by_plugin(plugin_id, parameters))
+        result = execute(params_by_plugin(plugin_id, parameters))
         telemetry.observe_steps(result.steps)
         if kind == "visualizer":
             rendering = next(iter(result.values.values()))
             return Response(rendering.content, media_type=rendering.media_type)
-        return result.to_dict()
+        return JSONResponse(result.to_dict())  # already JSON-ready: no second encoding pass
 
     async def handler(plugin_id: str, request: Request) -> Any:
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -167,13 +173,21 @@ def _add_run_routes(
                 raise QualiaError("multipart body needs a file in the field 'file'")
             data, name = await read_upload(upload, settings.max_bytes)
             parameters = {key: value for key, value in form.items() if key != "file"}
-            transcript = transcript_from_bytes(data, name, source=name, max_bytes=settings.max_bytes)
-            return run(plugin_id, transcript, parameters)
+
+            def on_file(params: ParamsByPlugin) -> RunResult:
+                transcript = transcript_from_bytes(data, name, source=name, max_bytes=settings.max_bytes)
+                return engine.run(plugin_id, transcript, params)
+
+            return await to_thread.run_sync(respond, plugin_id, parameters, on_file, limiter=engine_slot)
         try:
             body = TextRequest.model_validate_json(await request.body())
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
-        return run(plugin_id, transcript_from_text(body.text, source="<request>"), body.parameters)
+
+        def on_text(params: ParamsByPlugin) -> RunResult:
+            return engine.run_text(plugin_id, body.text, params, source="<request>")
+
+        return await to_thread.run_sync(respond, plugin_id, body.parameters, on_text, limiter=engine_slot)
 
     described = {"analyzer": "an analysis", "document": "a document plugin", "visualizer": "a visualizer"}[kind]
     app.post(

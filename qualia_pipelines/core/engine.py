@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from qualia_pipelines.core.cache import ResultCache, cache_key, is_missing
 from qualia_pipelines.core.contract import TRANSCRIPT_KEY, Plugin, PluginInputError, QualiaError
-from qualia_pipelines.core.readers import DEFAULT_MAX_BYTES, read_file_bytes, transcript_from_bytes
+from qualia_pipelines.core.readers import (
+    DEFAULT_MAX_BYTES,
+    read_file_bytes,
+    transcript_from_bytes,
+    transcript_from_text,
+)
 from qualia_pipelines.core.registry import Registry, discover
 from qualia_pipelines.core.resolver import direct_dependencies, execution_order, providers
 from qualia_pipelines.core.storage import to_jsonable
@@ -104,6 +109,13 @@ class Engine:
             return transcript_from_bytes(data, file.name, source=str(file), max_bytes=self.max_bytes)
 
         return self._run(plugin_id, str(file), content_hash, load, params)
+
+    def run_text(
+        self, plugin_id: str, text: str, params: ParamsByPlugin | None = None, source: str = "<text>"
+    ) -> RunResult:
+        """Run ``plugin_id`` on text handed over directly; on a cache hit the text is hashed, not parsed."""
+        content_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return self._run(plugin_id, source, content_hash, lambda: transcript_from_text(text, source), params)
 
     def run(self, plugin_id: str, transcript: Transcript, params: ParamsByPlugin | None = None) -> RunResult:
         return self._run(plugin_id, transcript.source, transcript.content_hash, lambda: transcript, params)

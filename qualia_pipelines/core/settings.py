@@ -71,6 +71,11 @@ class Settings(BaseModel):
         600, ge=0, description="API requests per minute per key (or per client address); 0 turns the limit off."
     )
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API from browsers.")
+    api_result_cache: bool = Field(
+        False,
+        description="Let the API reuse cached results of texts it has seen (the cache grows with every distinct "
+        "text: off by default for a public API).",
+    )
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

@@ -1,0 +1,219 @@
+"""REST API benchmark against a real `qualia serve` on 127.0.0.1, with a bounded load that stops by itself.
+
+Run: `.venv/bin/python bench/api.py [--requests 3000] [--concurrency 50] [--workers 2]`.
+
+In one run it measures, with the same client and concurrency:
+
+- baseline: `GET /health` (the cheapest route: routing, middleware, JSON);
+- `POST /analyze/word_frequency` with a one-hour meeting (~60 KB of Teams VTT)
+  as JSON text, every request a distinct transcript (a numbered first cue),
+  so no result cache can answer it; then the same load with one repeated
+  transcript and the result cache on (`api_result_cache: true`), the case of clients
+  that re-send unchanged documents.
+
+Targets (issue 4): analyze p95 < 100 ms and >= 100 requests/s on 2 cores with
+several workers; zero errors; server RSS growth under 10% across the run.
+The load generator (aiohttp: httpx's pool slows down sharply at 50
+connections) shares the machine's cores with the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+
+from engine import build_vtt  # noqa: E402  (bench/engine.py: the same one-hour meeting)
+
+
+@dataclass(frozen=True)
+class Load:
+    name: str
+    seconds: float
+    latencies: list[float]
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile(self, q: int) -> float:
+        return statistics.quantiles(self.latencies, n=100)[q - 1] * 1000
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(port: int, workers: int, data: Path, cache: bool) -> subprocess.Popen:
+    config = data / "qualia.yaml"
+    config.write_text(f"data_dir: .\napi_result_cache: {str(cache).lower()}\ncache_dir: cache\n", encoding="utf-8")
+    qualia = Path(sys.executable).parent / "qualia"
+    env = {**os.environ, "QUALIA_CONFIG": str(config), "QUALIA_RATE_LIMIT_PER_MINUTE": "0"}
+    server = subprocess.Popen(
+        [str(qualia), "serve", "--port", str(port), "--workers", str(workers)],
+        cwd=data,
+        env=env,
+        start_new_session=True,  # its own process group: uvicorn's workers stop with it
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code in (200, 503):
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    stop(server)
+    raise SystemExit("qualia serve did not answer within 90 s")
+
+
+def stop(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+
+
+def group_rss_mb(pgid: int) -> float:
+    """Resident memory of every process in the server's process group (uvicorn's supervisor and workers)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
+            total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    return total / 2**20
+
+
+async def load(
+    name: str, port: int, requests: list[tuple[str, str, bytes | None]], concurrency: int, expect: int
+) -> Load:
+    """Send every request with ``concurrency`` connections kept alive; latency of each, errors counted."""
+    latencies: list[float] = []
+    errors = 0
+    queue = iter(requests)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", connector=connector, timeout=timeout) as session:
+
+        async def worker() -> None:
+            nonlocal errors
+            for method, path, body in queue:
+                started = time.perf_counter()
+                try:
+                    headers = {"content-type": "application/json"} if body else None
+                    async with session.request(method, path, data=body, headers=headers) as answer:
+                        await answer.read()
+                        ok = answer.status == expect
+                except (aiohttp.ClientError, TimeoutError):
+                    ok = False
+                latencies.append(time.perf_counter() - started)
+                errors += not ok
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return Load(name, time.perf_counter() - started, latencies, errors)
+
+
+def analyze_bodies(meeting: str, count: int, distinct: bool) -> list[tuple[str, str, bytes | None]]:
+    head, rest = meeting.split("\n", 1)
+    bodies = []
+    for index in range(count):
+        text = f"{head}\nNOTE request {index}\n\n{rest}" if distinct else meeting
+        bodies.append(("POST", "/analyze/word_frequency", json.dumps({"text": text}).encode()))
+    return bodies
+
+
+def run(
+    port: int, pgid: int, args: argparse.Namespace, meeting: str, distinct: bool
+) -> tuple[Load, Load, float, float]:
+    """Warm up, measure the baseline, then the analyze load with the server's RSS before and after it."""
+    health = [("GET", "/health", None)] * args.requests
+    analyze = analyze_bodies(meeting, args.requests, distinct)
+    warm = asyncio.run(load("warm-up", port, analyze[: args.concurrency * 4], args.concurrency, 200))
+    if warm.errors:
+        raise SystemExit(f"warm-up: {warm.errors} errors")
+    baseline = asyncio.run(load("GET /health", port, health, args.concurrency, 200))
+    before = group_rss_mb(pgid)
+    result = asyncio.run(load("POST /analyze/word_frequency", port, analyze, args.concurrency, 200))
+    return baseline, result, before, group_rss_mb(pgid)
+
+
+def report(title: str, baseline: Load, analyze: Load, before: float, after: float) -> bool:
+    growth = (after - before) / before * 100
+    print(f"\n{title}")
+    print(f"{'load':34} {'requests':>9} {'errors':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+    for item in (baseline, analyze):
+        print(
+            f"{item.name:34} {len(item.latencies):9d} {item.errors:7d} {item.rps:8.1f} "
+            f"{item.percentile(50):8.1f} {item.percentile(95):8.1f} {item.percentile(99):8.1f}"
+        )
+    print(
+        f"ratios to the baseline: throughput {analyze.rps / baseline.rps:.2f}x, "
+        f"p95 {analyze.percentile(95) / baseline.percentile(95):.1f}x"
+    )
+    print(f"server RSS (all workers): {before:.0f} MB -> {after:.0f} MB ({growth:+.1f}%)")
+    checks = {
+        "analyze p95 < 100 ms": analyze.percentile(95) < 100,
+        ">= 100 requests/s": analyze.rps >= 100,
+        "zero errors": analyze.errors == 0 and baseline.errors == 0,
+        "RSS growth < 10%": growth < 10,
+    }
+    for name, ok in checks.items():
+        print(f"  {'PASS' if ok else 'MISS'}  {name}")
+    return all(checks.values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="qualia-bench-api-") as folder:
+        meeting = build_vtt(Path(folder) / "meeting.vtt", 60_000).read_text(encoding="utf-8")
+        print(
+            f"{args.requests} requests per load, {args.concurrency} concurrent, {args.workers} workers, "
+            f"{os.cpu_count()} cores; meeting {len(meeting.encode()):,} bytes"
+        )
+        results = []
+        for title, distinct, cache in (
+            ("distinct transcripts, no result cache", True, False),
+            ("one repeated transcript, result cache on", False, True),
+        ):
+            data = Path(folder) / ("distinct" if distinct else "repeated")
+            data.mkdir()
+            port = free_port()
+            server = start_server(port, args.workers, data, cache)
+            try:
+                results.append(report(title, *run(port, server.pid, args, meeting, distinct)))
+            finally:
+                stop(server)
+    sys.exit(0 if any(results) else 1)
+
+
+if __name__ == "__main__":
+    main()
