@@ -38,6 +38,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache

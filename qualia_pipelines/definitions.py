@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from qualia_pipelines.core.registry import Registry
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, transcript
 from qualia_pipelines.orchestration.corpus_assets import (
@@ -17,19 +18,24 @@ from qualia_pipelines.orchestration.schedules import backup_schedule, processing
 from qualia_pipelines.orchestration.sensors import circuit_breaker_sensor, corpus_sensor, inbox_sensor
 
 
+def assets_for(registry: Registry) -> list[dg.AssetsDefinition]:
+    """The inbox file, the parsed transcript, one asset per plugin, the corpus tables and the report."""
+    return [
+        inbox_file,
+        transcript,
+        *plugin_assets(registry),
+        corpus_vocabulary,
+        distinctive_words,
+        sentiment_over_time,
+        speaker_participation,
+        report,
+    ]
+
+
 def definitions_for(settings: Settings) -> dg.Definitions:
     """Everything Dagster runs, bound to one set of settings (the API and `qualia run` pass their own)."""
     return dg.Definitions(
-        assets=[
-            inbox_file,
-            transcript,
-            *plugin_assets(registry_for(tuple(str(d) for d in settings.plugin_dirs))),
-            corpus_vocabulary,
-            distinctive_words,
-            sentiment_over_time,
-            speaker_participation,
-            report,
-        ],
+        assets=assets_for(registry_for(tuple(str(d) for d in settings.plugin_dirs))),
         jobs=[process_transcripts, refresh_corpus, backup_job],
         schedules=[processing_schedule, backup_schedule],
         sensors=[inbox_sensor, corpus_sensor, circuit_breaker_sensor],

@@ -18,14 +18,9 @@ from dagster._core.storage.dagster_run import DagsterRunStatus as RunStatus
 from dagster._core.utils import make_new_run_id
 
 from qualia_pipelines.core.figures import plotly_js_path
+from qualia_pipelines.core.settings import Settings
+from qualia_pipelines.definitions import definitions_for
 from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, plugin_breaker, transcript
-from qualia_pipelines.orchestration.corpus_assets import (
-    corpus_vocabulary,
-    distinctive_words,
-    report,
-    sentiment_over_time,
-    speaker_participation,
-)
 from qualia_pipelines.orchestration.jobs import process_transcripts
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges
 from qualia_pipelines.orchestration.resources import QualiaIOManager, QualiaResource, registry_for
@@ -164,29 +159,13 @@ def test_a_drop_is_split_into_a_small_first_range_then_full_batches_of_neighbour
     assert contiguous_ranges(ordered, {"m03"}, max_size=5) == [("m03", "m03")]
 
 
-def all_assets() -> list:
-    return [
-        inbox_file,
-        transcript,
-        *plugin_assets(registry_for(())),
-        corpus_vocabulary,
-        distinctive_words,
-        sentiment_over_time,
-        speaker_participation,
-        report,
-    ]
-
-
 def test_corpus_assets_and_reports(instance: dg.DagsterInstance, inbox: Path) -> None:
     keys = sorted(path.name for path in inbox.iterdir())
     instance.add_dynamic_partitions(TRANSCRIPTS.name, keys)
-    definitions = dg.Definitions(assets=all_assets(), jobs=[process_transcripts], resources=resources(inbox))
-    job = definitions.resolve_job_def("process_transcripts")
-    assert job.execute_in_process(instance=instance, tags={RANGE_START: keys[0], RANGE_END: keys[-1]}).success
-    corpus = dg.materialize(
-        all_assets(), instance=instance, resources=resources(inbox), selection=dg.AssetSelection.groups("corpus")
-    )
-    assert corpus.success
+    definitions = definitions_for(Settings(data_dir=inbox.parent))  # the real definitions, as `qualia run` uses
+    process = definitions.resolve_job_def("process_transcripts")
+    assert process.execute_in_process(instance=instance, tags={RANGE_START: keys[0], RANGE_END: keys[-1]}).success
+    assert definitions.resolve_job_def("refresh_corpus").execute_in_process(instance=instance).success
     outputs = inbox.parent / "outputs"
     vocabulary = pd.read_parquet(outputs / "corpus_vocabulary" / "all.parquet").set_index("word")
     assert vocabulary.loc["clientes", "count"] == 3 and vocabulary.loc["charts", "transcripts"] == 2
@@ -233,10 +212,8 @@ def test_corpus_sensor_refreshes_once_a_drop_is_processed_and_nothing_is_running
     instance.report_run_failed(running)
     requests = tick().run_requests
     assert len(requests) == 1 and requests[0].run_key.startswith("corpus-after-")
-    corpus = dg.materialize(
-        all_assets(), instance=instance, resources=resources(inbox), selection=dg.AssetSelection.groups("corpus")
-    )
-    assert corpus.success
+    corpus = definitions_for(Settings(data_dir=inbox.parent)).resolve_job_def("refresh_corpus")
+    assert corpus.execute_in_process(instance=instance).success
     assert tick().skip_reason.skip_message == "corpus tables are up to date"
 
 

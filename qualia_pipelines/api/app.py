@@ -230,27 +230,24 @@ def _describe(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_STATUS_OF_ERROR: dict[type[QualiaError], int] = {  # most specific first
+    UnknownPluginError: 404,
+    UnknownTranscriptError: 404,
+    InboxConflictError: 409,
+    PluginExecutionError: 500,
+    QualiaError: 400,
+}
+
+
 def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(UnknownPluginError)
-    async def unknown_plugin(_: Request, exc: UnknownPluginError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=404)
+    async def qualia_error(_: Request, exc: Exception) -> JSONResponse:
+        status = next(code for kind, code in _STATUS_OF_ERROR.items() if isinstance(exc, kind))
+        if status >= 500:  # a plugin bug, not bad input; a no-op unless SENTRY_DSN is set
+            sentry_sdk.capture_exception(exc)
+        return JSONResponse({"error": str(exc)}, status_code=status)
 
-    @app.exception_handler(UnknownTranscriptError)
-    async def unknown_transcript(_: Request, exc: UnknownTranscriptError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=404)
-
-    @app.exception_handler(InboxConflictError)
-    async def inbox_conflict(_: Request, exc: InboxConflictError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=409)
-
-    @app.exception_handler(PluginExecutionError)
-    async def plugin_failed(_: Request, exc: PluginExecutionError) -> JSONResponse:
-        sentry_sdk.capture_exception(exc)  # a plugin bug, not bad input; a no-op unless SENTRY_DSN is set
-        return JSONResponse({"error": str(exc)}, status_code=500)
-
-    @app.exception_handler(QualiaError)
-    async def bad_input(_: Request, exc: QualiaError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+    for kind in _STATUS_OF_ERROR:
+        app.add_exception_handler(kind, qualia_error)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
