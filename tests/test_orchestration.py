@@ -15,6 +15,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 from dagster._core.storage.dagster_run import DagsterRunStatus as RunStatus
+from dagster._core.storage.defs_state.base import set_defs_state_storage
 from dagster._core.utils import make_new_run_id
 
 from qualia_pipelines.core.figures import plotly_js_path
@@ -35,7 +36,9 @@ RANGE_END = "dagster/asset_partition_range_end"
 def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
     home = tmp_path / "dagster_home"
     home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home)) as test_instance:
+    # No definitions-state storage: these tests build several Definitions per process, and Dagster 1.13
+    # sometimes resolves that storage's instance weakref after the instance is gone (it is unused here).
+    with dg.instance_for_test(temp_dir=str(home)) as test_instance, set_defs_state_storage(None):
         yield test_instance
 
 
