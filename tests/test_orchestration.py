@@ -291,7 +291,7 @@ def test_circuit_breaker_opens_skips_half_opens_and_closes(
     monkeypatch.setenv("QUALIA_TEST_FAIL_FLAG", str(flag))
     plugin_dirs = (str(folder),)
     instance.add_dynamic_partitions(TRANSCRIPTS.name, ["retro_pt.txt"])
-    breaker = {"breaker_failures": 3, "breaker_window_s": 120.0, "breaker_cooldown_s": 6.0}
+    breaker = {"breaker_failures": 3, "breaker_window_s": 120.0, "breaker_cooldown_s": 20.0}
     for _ in range(3):
         assert not materialize(instance, inbox, "retro_pt.txt", plugin_dirs, **breaker).success
     status = plugin_breaker(instance, "flaky", resources(inbox, plugin_dirs, **breaker)["qualia"], time.time())
