@@ -17,12 +17,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qualia_pipelines import __version__
 from qualia_pipelines.api.health import health_router
-from qualia_pipelines.api.limits import BodySizeLimit, read_upload
+from qualia_pipelines.api.limits import BodySizeLimit, form_upload
 from qualia_pipelines.api.observability import Telemetry, TelemetryMiddleware, init_sentry
 from qualia_pipelines.api.orchestrator import Orchestrator, UnknownTranscriptError
 from qualia_pipelines.api.schemas import ErrorBody, PipelineRequest, PipelineStep, PluginSummary, TextRequest
@@ -167,12 +166,7 @@ def _add_run_routes(
 
     async def handler(plugin_id: str, request: Request) -> Any:
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
-            form = await request.form(max_part_size=settings.max_bytes)
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
-                raise QualiaError("multipart body needs a file in the field 'file'")
-            data, name = await read_upload(upload, settings.max_bytes)
-            parameters = {key: value for key, value in form.items() if key != "file"}
+            data, name, parameters = await form_upload(request, settings.max_bytes)
 
             def on_file(params: ParamsByPlugin) -> RunResult:
                 transcript = transcript_from_bytes(data, name, source=name, max_bytes=settings.max_bytes)

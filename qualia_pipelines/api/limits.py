@@ -3,8 +3,10 @@
 import json
 from collections.abc import Sequence
 from pathlib import PurePosixPath, PureWindowsPath
+from typing import Any
 
 from starlette.datastructures import UploadFile
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qualia_pipelines.core.contract import QualiaError
@@ -78,8 +80,13 @@ def safe_file_name(raw: str | None) -> str:
     return name
 
 
-async def read_upload(upload: UploadFile, max_bytes: int) -> tuple[bytes, str]:
-    """The upload's bytes, read in chunks up to ``max_bytes``, and its sanitised name."""
+async def form_upload(request: Request, max_bytes: int) -> tuple[bytes, str, dict[str, Any]]:
+    """A multipart body's file (field ``file``) read in chunks up to ``max_bytes``, its sanitised name,
+    and the other form fields."""
+    form = await request.form(max_part_size=max_bytes)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise QualiaError("multipart body needs a file in the field 'file'")
     name = safe_file_name(upload.filename)
     chunks, size = [], 0
     while chunk := await upload.read(_CHUNK):
@@ -87,5 +94,5 @@ async def read_upload(upload: UploadFile, max_bytes: int) -> tuple[bytes, str]:
         if size > max_bytes:
             raise QualiaError(f"{name}: file is over the size limit of {max_bytes:,} bytes")
         chunks.append(chunk)
-    data = b"".join(chunks)
-    return data, name  # emptiness, format and binary content are the readers' to judge, as for any file
+    fields = {key: value for key, value in form.items() if key != "file"}
+    return b"".join(chunks), name, fields  # emptiness, format and binary content are the readers' to judge

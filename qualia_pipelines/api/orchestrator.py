@@ -75,26 +75,29 @@ class Orchestrator:
                     self._queued.pop(key, None)
         refresh_corpus_now(self.instance, self._defs)
 
-    def statuses(self) -> dict[str, dict[str, Any]]:
-        found = transcript_statuses(self.instance, self.qualia)
+    def statuses(self, only: str | None = None) -> dict[str, dict[str, Any]]:
+        found = transcript_statuses(self.instance, self.qualia, only)
         with self._lock:
             queued = dict(self._queued)
         for key, run_id in queued.items():
-            if key in found and found[key]["status"] not in ("running",):
+            if key in found and found[key]["status"] != "running":
                 found[key] = {**found[key], "status": "queued", "run_id": run_id}
         return found
 
-    def status(self, key: str) -> dict[str, Any]:
-        found = self.statuses()
+    def _state(self, key: str) -> dict[str, Any]:
+        found = self.statuses(only=key)
         if key not in found:
             raise UnknownTranscriptError(f"transcript {key!r}: not in the inbox and not a partition")
-        return {**found[key], "results": transcript_summary(self.settings.outputs_dir, key)}
+        return found[key]
+
+    def status(self, key: str) -> dict[str, Any]:
+        return {**self._state(key), "results": transcript_summary(self.settings.outputs_dir, key)}
 
     def report_path(self, key: str) -> Path:
-        status = self.status(key)
+        state = self._state(key)  # a known key first: no path is built from an unchecked one
         path = self.settings.outputs_dir / "report" / f"{key}.html"
         if not path.is_file():
-            raise UnknownTranscriptError(f"transcript {key!r}: no report yet (status: {status['status']})")
+            raise UnknownTranscriptError(f"transcript {key!r}: no report yet (status: {state['status']})")
         return path
 
     def health(self) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 
-from qualia_pipelines.api.limits import read_upload
+from qualia_pipelines.api.limits import form_upload
 from qualia_pipelines.api.orchestrator import Orchestrator
 from qualia_pipelines.api.schemas import (
     RunsLaunched,
@@ -45,11 +45,7 @@ def transcripts_router(orchestrator: Orchestrator, max_bytes: int) -> APIRouter:
     ) -> TranscriptAccepted:
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise QualiaError("send the transcript as multipart/form-data in the field 'file'")
-        form = await request.form(max_part_size=max_bytes)
-        upload_file = form.get("file")
-        if isinstance(upload_file, str) or upload_file is None:
-            raise QualiaError("multipart body needs a file in the field 'file'")
-        data, name = await read_upload(upload_file, max_bytes)
+        data, name, _ = await form_upload(request, max_bytes)
         key, new = orchestrator.receive(name, data)
         run_ids = orchestrator.materialize(key) if materialize == "now" else []
         return TranscriptAccepted.of(key, new, run_ids)

@@ -19,8 +19,10 @@ TranscriptStatus = Literal["received", "pending", "running", "processed", "faile
 LOW_DISK_BYTES = 500 * 1024 * 1024
 
 
-def transcript_statuses(instance: dg.DagsterInstance, qualia: QualiaResource) -> dict[str, dict[str, Any]]:
-    """Every transcript in the inbox or the partitions: its status and each per-transcript asset's.
+def transcript_statuses(
+    instance: dg.DagsterInstance, qualia: QualiaResource, only: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """Every transcript in the inbox or the partitions (or just ``only``): its status and each asset's.
 
     ``received``: in the inbox, not yet a partition (the sensor has not seen it);
     ``pending``: a partition some asset lacks; ``running``: an asset is being
@@ -29,6 +31,9 @@ def transcript_statuses(instance: dg.DagsterInstance, qualia: QualiaResource) ->
     """
     files = inbox_files(qualia.inbox_dir)
     keys = list(instance.get_dynamic_partitions(TRANSCRIPTS.name))
+    if only is not None:
+        files = {key: path for key, path in files.items() if key == only}
+        keys = [key for key in keys if key == only]
     by_asset = {asset: _partition_statuses(instance, asset, keys) for asset in per_transcript_assets(qualia)}
     statuses: dict[str, dict[str, Any]] = {}
     for key in keys:
