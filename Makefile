@@ -5,18 +5,23 @@ BIN    := $(VENV)/bin
 INBOX  := data/inbox
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 
-.PHONY: demo ui setup test lint bench clean
+.PHONY: demo ui instance setup test lint bench clean
 
 ## Set up, drop the samples into the inbox and process them through Dagster (the main job).
-demo: setup
-	mkdir -p $(INBOX) $(DAGSTER_HOME)
+demo: setup instance
+	mkdir -p $(INBOX)
 	for f in samples/*; do [ -e $(INBOX)/$$(basename $$f) ] || cp $$f $(INBOX)/; done
 	$(BIN)/qualia run
 
 ## The Dagster UI on http://127.0.0.1:3000 with the inbox sensor and schedules running.
-ui: setup
-	mkdir -p $(INBOX) $(DAGSTER_HOME)
+ui: setup instance
+	mkdir -p $(INBOX)
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+
+## The embedded SQLite instance, configured by ops/dagster.yaml (an existing dagster.yaml is kept).
+instance:
+	mkdir -p $(DAGSTER_HOME)
+	[ -e $(DAGSTER_HOME)/dagster.yaml ] || cp ops/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 ## Create the virtual environment and install Qualia with its dev tools.
 setup: $(BIN)/qualia

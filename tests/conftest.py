@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from qualia_pipelines.core.engine import Engine
+from tests.postgres import PostgresServer, postgres_bin_dir, started_cluster
 
 FIXTURES = Path(__file__).parent / "fixtures"
+OPS = Path(__file__).parent.parent / "ops"
 SAMPLES = {
     "vtt_pt": FIXTURES / "weekly_sync_pt.vtt",
     "vtt_en": FIXTURES / "customer_interview_en.vtt",
@@ -57,3 +61,24 @@ def samples(tmp_path: Path) -> dict[str, Path]:
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throw-away cluster per session; skipped only when PostgreSQL is not installed at all."""
+    if postgres_bin_dir() is None:
+        pytest.skip("PostgreSQL is not installed (Debian package `postgresql`): the Postgres-backed suite is skipped")
+    yield from started_cluster()
+
+
+@pytest.fixture
+def postgres_home(postgres_server: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A DAGSTER_HOME using ops/dagster-postgres.yaml on a fresh database of the test cluster."""
+    database = postgres_server.create_database(f"qualia_{uuid.uuid4().hex[:12]}")
+    for name, value in postgres_server.env(database).items():
+        monkeypatch.setenv(name, value)
+    home = tmp_path / "dagster_home_pg"
+    home.mkdir()
+    shutil.copy(OPS / "dagster-postgres.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home

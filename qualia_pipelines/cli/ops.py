@@ -22,18 +22,19 @@ def _dagster_home(explicit: Path | None, current: Settings) -> Path | None:
     return value if value.is_dir() else None
 
 
-def _health(home: Path | None, current: Settings) -> dict[str, Any]:
-    """The health report, reading breakers from the instance when there is one."""
+def _health(home: Path | None, current: Settings) -> tuple[dict[str, Any], str | None]:
+    """The health report (breakers from the instance when there is one), and the instance's PostgreSQL URL if any."""
     import dagster as dg
 
     from qualia_pipelines.orchestration.resources import resources_for
+    from qualia_pipelines.orchestration.runs import postgres_url
     from qualia_pipelines.orchestration.status import health_report
 
     qualia = resources_for(current)["qualia"]
     if home is None:
-        return health_report(current, qualia, None)
+        return health_report(current, qualia, None), None
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        return health_report(current, qualia, instance)
+        return health_report(current, qualia, instance), postgres_url(instance)
 
 
 @backup_app.command("create")
@@ -44,7 +45,7 @@ def backup_create(
     retention_days: float | None = typer.Option(None, "--retention-days", min=0.0, help="Prune older archives."),
     settings_file: Path | None = SettingsOption,
 ) -> None:
-    """Snapshot the Dagster storage (SQLite online backup), outputs and inbox into a checksummed archive."""
+    """Snapshot the Dagster storage (SQLite online backup or pg_dump), outputs and inbox into a checksummed archive."""
     from qualia_pipelines import __version__
     from qualia_pipelines.core.backup import create_backup
 
@@ -57,12 +58,14 @@ def backup_create(
         console.print(
             f"[yellow]no Dagster instance found at {current.instance_dir}; backing up outputs and inbox only[/]"
         )
+    report, database = _health(home, current)
     archive = create_backup(
         sources,
         to or current.backups_dir,
         retention_days or current.backup_retention_days,
-        {"breakers": _health(home, current)["breakers"]},
+        {"breakers": report["breakers"]},
         __version__,
+        database,
     )
     console.print(f"wrote {archive} ({archive.stat().st_size:,} bytes)")
 
@@ -100,12 +103,21 @@ def backup_verify(archive: Path = typer.Argument(..., help="Backup archive.")) -
 def backup_restore(
     archive: Path = typer.Argument(..., help="Backup archive."),
     target: Path = typer.Argument(..., help="Empty folder to restore into."),
+    postgres_url: str | None = typer.Option(
+        None,
+        "--postgres-url",
+        envvar="QUALIA_RESTORE_POSTGRES_URL",
+        help="Empty PostgreSQL database to load the backup's dump into (postgresql://user:password@host:port/db).",
+    ),
 ) -> None:
-    """Verify, then unpack into an empty folder: dagster_home/, outputs/, inbox/."""
+    """Verify, then unpack into an empty folder: dagster_home/, outputs/, inbox/ (and load a PostgreSQL dump)."""
     from qualia_pipelines.core.backup import restore_backup
 
-    manifest = restore_backup(archive, target)
+    manifest = restore_backup(archive, target, postgres_url)
     console.print(f"restored {len(manifest['files'])} files into {target}")
+    if manifest.get("postgres") and not postgres_url:
+        dump = target / manifest["postgres"]["dump"]
+        console.print(f"[yellow]the instance's database is in {dump}: load it with --postgres-url or pg_restore[/]")
     if (target / "dagster_home").is_dir():
         console.print(f"start Dagster on it with DAGSTER_HOME={target / 'dagster_home'}")
 
@@ -119,7 +131,7 @@ def health(
     """Plugins, Dagster instance, circuit breakers, inbox and disk space; exits 1 when something needs attention."""
     current = settings(settings_file)
     home = _dagster_home(dagster_home, current)
-    report = _health(home, current)
+    report, _ = _health(home, current)
     if as_json:
         print_json(report)
     else:

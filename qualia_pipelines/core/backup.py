@@ -1,7 +1,9 @@
-"""Backups: a consistent snapshot of the Dagster SQLite storage, the outputs and the inbox.
+"""Backups: a consistent snapshot of the Dagster storage, the outputs and the inbox.
 
 SQLite files are copied with SQLite's online backup API (a raw copy of a live
-database can be torn); everything else is copied as is. The archive carries a
+database can be torn); a PostgreSQL storage is dumped with ``pg_dump`` in its
+custom format (one consistent snapshot) and restored with ``pg_restore``;
+everything else is copied as is. The archive carries a
 manifest of SHA-256 checksums and a plugin health report, is written to a
 temporary file and renamed, and archives older than the retention are pruned.
 `qualia backup` and the Dagster backup job both call these functions.
@@ -11,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
+import subprocess
 import tarfile
 import tempfile
 import time
@@ -27,6 +31,7 @@ from qualia_pipelines.core.contract import QualiaError
 ARCHIVE_PREFIX = "qualia-backup-"
 ARCHIVE_SUFFIX = ".tar.gz"
 MANIFEST = "manifest.json"
+POSTGRES_DUMP = "postgres/dagster.dump"
 _SKIPPED_SUFFIXES = (".db-wal", ".db-shm", ".db-journal", ".tmp")
 
 
@@ -47,8 +52,13 @@ def create_backup(
     retention_days: float = 30,
     health: Mapping[str, Any] | None = None,
     qualia_version: str = "",
+    postgres_url: str | None = None,
 ) -> Path:
-    """Archive each source folder under its name (``dagster_home``, ``outputs``, ``inbox``)."""
+    """Archive each source folder under its name (``dagster_home``, ``outputs``, ``inbox``).
+
+    With ``postgres_url`` (the instance's storage is PostgreSQL) the database is
+    dumped into the archive too.
+    """
     destination.mkdir(parents=True, exist_ok=True)
     created = datetime.now(tz=UTC)
     name = f"{ARCHIVE_PREFIX}{created.strftime('%Y%m%dT%H%M%S%fZ')}{ARCHIVE_SUFFIX}"
@@ -56,12 +66,17 @@ def create_backup(
         staging = Path(staging_dir)
         for label, folder in sources.items():
             _snapshot(folder, staging / label)
+        if postgres_url:
+            pg_dump(postgres_url, staging / POSTGRES_DUMP)
         files = sorted(p for p in staging.rglob("*") if p.is_file())
         manifest = {
             "created": created.isoformat(),
             "qualia_version": qualia_version,
             "sources": {label: str(folder) for label, folder in sources.items()},
             "plugin_health": dict(health or {}),
+            "postgres": {"dump": POSTGRES_DUMP, "database": _libpq_env(postgres_url)["PGDATABASE"]}
+            if postgres_url
+            else None,
             "files": {
                 p.relative_to(staging).as_posix(): {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in files
             },
@@ -150,17 +165,59 @@ def verify_backup(archive: Path) -> dict[str, Any]:
     return manifest
 
 
-def restore_backup(archive: Path, target: Path) -> dict[str, Any]:
-    """Unpack a verified archive into an empty (or new) folder."""
+def restore_backup(archive: Path, target: Path, postgres_url: str | None = None) -> dict[str, Any]:
+    """Unpack a verified archive into an empty (or new) folder; load its PostgreSQL dump into ``postgres_url``."""
     manifest = verify_backup(archive)
     if target.exists() and any(target.iterdir()):
         raise BackupError(f"{target}: restore needs an empty folder")
+    if postgres_url and not manifest.get("postgres"):
+        raise BackupError(f"{archive}: this backup holds no PostgreSQL dump (its instance used SQLite)")
     target.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive, "r:gz") as tar:
         members = _safe_members(archive, tar)
         # Python >= 3.11.4 also applies its own "data" filter; older 3.11 relies on the check above.
         tar.extractall(target, members=members, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    if postgres_url:
+        pg_restore(postgres_url, target / manifest["postgres"]["dump"])
     return manifest
+
+
+def pg_dump(url: str, target: Path) -> None:
+    """One consistent snapshot of the database in pg_dump's custom (compressed, selectively restorable) format."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _postgres_tool("pg_dump", url, ["--format=custom", "--no-owner", f"--file={target}"])
+
+
+def pg_restore(url: str, dump: Path) -> None:
+    """Load a dump into an empty database, all or nothing."""
+    _postgres_tool("pg_restore", url, ["--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error",
+                                       "--dbname", _libpq_env(url)["PGDATABASE"], str(dump)])  # fmt: skip
+
+
+def _postgres_tool(tool: str, url: str, arguments: list[str]) -> None:
+    """Run pg_dump/pg_restore with the connection in libpq variables (the password never on a command line)."""
+    executable = shutil.which(tool)
+    if executable is None:
+        raise BackupError(f"{tool} not found: install the PostgreSQL client (Debian: postgresql-client)")
+    env = {**os.environ, **_libpq_env(url)}
+    done = subprocess.run([executable, *arguments], env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        database = env["PGDATABASE"]
+        raise BackupError(f"{tool} on database {database!r} failed: {done.stderr.strip() or done.returncode}")
+
+
+def _libpq_env(url: str) -> dict[str, str]:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    values = {
+        "PGHOST": parsed.host,
+        "PGPORT": str(parsed.port) if parsed.port else None,
+        "PGUSER": parsed.username,
+        "PGPASSWORD": parsed.password,
+        "PGDATABASE": parsed.database,
+    }
+    return {name: str(value) for name, value in values.items() if value}
 
 
 def _safe_members(archive: Path, tar: tarfile.TarFile) -> list[tarfile.TarInfo]:

@@ -26,11 +26,15 @@ refresh_corpus = dg.define_asset_job(
 )
 
 
-@dg.op(description="Snapshot the Dagster storage, outputs and inbox into a verified archive; prune old archives.")
-def backup_op(context: dg.OpExecutionContext, qualia: QualiaResource) -> str:
+@dg.op(
+    description="Snapshot the Dagster storage, outputs and inbox into a verified archive; prune old archives.",
+    out=dg.Out(dg.Nothing, description="The archive's path is in the output metadata (no IO manager involved)."),
+)
+def backup_op(context: dg.OpExecutionContext, qualia: QualiaResource) -> dg.Output:
     from qualia_pipelines import __version__
     from qualia_pipelines.core.backup import create_backup
     from qualia_pipelines.orchestration.assets import breaker_states
+    from qualia_pipelines.orchestration.runs import postgres_url
 
     sources = {
         "dagster_home": Path(context.instance.root_directory),
@@ -43,9 +47,9 @@ def backup_op(context: dg.OpExecutionContext, qualia: QualiaResource) -> str:
         qualia.retention_days,
         {"breakers": breaker_states(context.instance, qualia)},
         __version__,
+        postgres_url(context.instance),
     )
-    context.add_output_metadata({"archive": dg.MetadataValue.path(str(archive)), "bytes": archive.stat().st_size})
-    return str(archive)
+    return dg.Output(None, metadata={"archive": dg.MetadataValue.path(str(archive)), "bytes": archive.stat().st_size})
 
 
 BACKUP_JOB_NAME = "backup_job"

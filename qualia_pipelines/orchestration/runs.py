@@ -12,6 +12,7 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster._core.utils import make_new_run_id
 
+from qualia_pipelines.core.contract import QualiaError
 from qualia_pipelines.core.storage import write_text_atomic
 from qualia_pipelines.orchestration.jobs import CORPUS_JOB_NAME, PROCESS_JOB_NAME
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
@@ -28,6 +29,17 @@ def open_instance(home: Path) -> dg.DagsterInstance:
     if not (home / "dagster.yaml").exists():
         write_text_atomic(home / "dagster.yaml", INSTANCE_YAML)
     return dg.DagsterInstance.from_config(str(home))
+
+
+def postgres_url(instance: dg.DagsterInstance) -> str | None:
+    """The PostgreSQL database holding the instance's runs, events and schedules; None when it is SQLite."""
+    storages = (instance.run_storage, instance.event_log_storage, instance.schedule_storage)
+    urls = {getattr(storage, "postgres_url", None) for storage in storages}
+    if urls == {None}:
+        return None
+    if len(urls) > 1:
+        raise QualiaError("the instance keeps runs, events and schedules in different databases; back them up apart")
+    return urls.pop()
 
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}

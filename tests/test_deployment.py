@@ -1,0 +1,126 @@
+"""Deployment: the instance configurations in ops/, a real PostgreSQL instance, backups on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from qualia_pipelines.cli import app
+from qualia_pipelines.core.backup import BackupError, list_backups, restore_backup, verify_backup
+from qualia_pipelines.core.settings import Settings
+from qualia_pipelines.definitions import definitions_for
+from qualia_pipelines.orchestration.jobs import BACKUP_JOB_NAME
+from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
+from qualia_pipelines.orchestration.runs import execute_planned, planned_runs, postgres_url, refresh_corpus_now
+from tests.conftest import OPS, SAMPLES
+from tests.postgres import PostgresServer
+
+runner = CliRunner()
+
+
+def instance_yaml(name: str) -> dict:
+    return yaml.safe_load((OPS / name).read_text(encoding="utf-8"))
+
+
+def test_the_sqlite_instance_config_turns_on_monitoring_retries_and_a_run_queue(tmp_path: Path) -> None:
+    shutil.copy(OPS / "dagster.yaml", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.run_monitoring_enabled and instance.run_monitoring_max_runtime_seconds == 7200
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+        assert not instance.run_retries_retry_on_asset_or_op_failure
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 2
+        assert postgres_url(instance) is None
+        assert type(instance.run_storage).__name__ == "SqliteRunStorage"
+
+
+def test_the_postgres_config_differs_from_the_sqlite_one_only_in_its_storage() -> None:
+    postgres, sqlite = instance_yaml("dagster-postgres.yaml"), instance_yaml("dagster.yaml")
+    assert set(postgres.pop("storage")) == {"postgres"}
+    assert postgres == sqlite
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    (data / "inbox").mkdir(parents=True)
+    for name in ("txt_pt", "vtt_en"):
+        shutil.copy(SAMPLES[name], data / "inbox" / SAMPLES[name].name)
+    return data
+
+
+def process_inbox(instance: dg.DagsterInstance, data: Path) -> dg.Definitions:
+    """What `qualia run` does: plan the inbox's runs and execute them, then refresh the corpus."""
+    settings = Settings(data_dir=data)
+    defs = definitions_for(settings)
+    qualia = defs.resources["qualia"]
+    files = {path.name: path for path in sorted(settings.inbox_dir.iterdir())}
+    for planned in planned_runs(instance, qualia, files, process_all=True):
+        assert execute_planned(instance, defs, planned) is None
+    assert refresh_corpus_now(instance, defs) is None
+    return defs
+
+
+@pytest.mark.slow
+def test_the_pipeline_runs_on_a_postgres_instance(postgres_home: Path, data_dir: Path) -> None:
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert postgres_url(instance).endswith("/" + os.environ["DAGSTER_PG_DB"])
+        process_inbox(instance, data_dir)
+        partitions = {"retro_pt.txt", "customer_interview_en.vtt"}
+        assert set(instance.get_dynamic_partitions(TRANSCRIPTS.name)) == partitions
+        for asset in ("transcript", "teams_cleaner", "word_frequency", "sentiment_analyzer", "report"):
+            assert instance.get_materialized_partitions(dg.AssetKey(asset)) == partitions
+        assert instance.get_latest_materialization_event(dg.AssetKey("corpus_vocabulary")) is not None
+        runs = instance.get_runs()
+        assert runs and all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+    assert (data_dir / "outputs" / "report" / "retro_pt.txt.html").is_file()
+
+
+@pytest.mark.slow
+def test_backups_on_postgres_dump_and_restore_the_database(
+    postgres_home: Path,
+    postgres_server: PostgresServer,
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with dg.DagsterInstance.get() as instance:
+        defs = process_inbox(instance, data_dir)
+        expected = instance.get_materialized_partitions(dg.AssetKey("word_frequency"))
+        result = defs.resolve_job_def(BACKUP_JOB_NAME).execute_in_process(instance=instance)
+        assert result.success
+    [archive] = list_backups(data_dir / "backups")
+    manifest = verify_backup(archive.path)
+    assert manifest["postgres"]["dump"] in manifest["files"]
+    assert not any(name.endswith(".db") for name in manifest["files"]), "a Postgres instance has no SQLite files"
+
+    empty = postgres_server.url(postgres_server.create_database("qualia_restored"))
+    restored = tmp_path / "restored"
+    done = runner.invoke(app, ["backup", "restore", str(archive.path), str(restored), "--postgres-url", empty])
+    assert done.exit_code == 0, done.output
+    monkeypatch.setenv("DAGSTER_PG_DB", "qualia_restored")  # the restored dagster.yaml reads the same variables
+    with dg.DagsterInstance.from_config(str(restored / "dagster_home")) as copy:
+        assert type(copy.run_storage).__name__ == "PostgresRunStorage"
+        assert copy.get_materialized_partitions(dg.AssetKey("word_frequency")) == expected
+        assert len(expected) == 2 and len(copy.get_runs()) == 3
+    assert (restored / "outputs" / "word_frequency" / "retro_pt.txt.json").is_file()
+
+    with pytest.raises(BackupError, match="failed"):
+        restore_backup(archive.path, tmp_path / "again", empty)  # the database is not empty any more
+
+
+def test_a_sqlite_backup_refuses_a_postgres_restore_target(tmp_path: Path) -> None:
+    source = tmp_path / "outputs"
+    source.mkdir()
+    (source / "a.json").write_text("{}", encoding="utf-8")
+    from qualia_pipelines.core.backup import create_backup
+
+    archive = create_backup({"outputs": source}, tmp_path / "backups")
+    with pytest.raises(BackupError, match="no PostgreSQL dump"):
+        restore_backup(archive, tmp_path / "restored", "postgresql://u:p@127.0.0.1:1/db")
