@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import base64
-import gzip
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import dagster as dg
 import pytest
@@ -18,13 +14,14 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from qualia_pipelines.api.app import create_app
-from qualia_pipelines.api.webhooks import signature
 from qualia_pipelines.cli import app as cli
+from qualia_pipelines.core.alerts import signature
 from qualia_pipelines.core.engine import Engine
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.orchestration.resources import resources_for
 from qualia_pipelines.orchestration.sensors import inbox_sensor
 from tests.conftest import SAMPLES, digest
+from tests.receiver import receiver
 
 SECRET = "webhook-test-secret"
 RETRO = "[00:01] Ana: O deploy foi ótimo, adorei a nova integração.\n[00:09] Rafael: A documentação ficou confusa.\n"
@@ -248,45 +245,28 @@ plugin = Plugin("always_fails", "analyzer", "1", "Always fails.", ("cleaned_docu
 """
 
 
-class SentryReceiver(BaseHTTPRequestHandler):
-    received: ClassVar[list[bytes]] = []
-
-    def do_POST(self) -> None:
-        data = self.rfile.read(int(self.headers["content-length"]))
-        if self.headers.get("content-encoding") == "gzip":
-            data = gzip.decompress(data)
-        SentryReceiver.received.append(data)
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def test_sentry_gets_plugin_failures_with_their_plugin_when_a_dsn_is_set(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "always_fails.py").write_text(FAILING)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SentryReceiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("SENTRY_DSN", f"http://publickey@127.0.0.1:{server.server_address[1]}/1")
     import sentry_sdk
 
-    try:
-        with TestClient(create_app(Settings(data_dir=tmp_path / "data", plugin_dirs=[plugins]))) as client:
-            failed = client.post("/analyze/always_fails", json={"text": RETRO})
-            bad_input = client.post("/analyze/word_frequency", json={"text": RETRO, "parameters": {"max_words": -1}})
-        sentry_sdk.flush(timeout=10)
-    finally:
-        sentry_sdk.get_client().close()
-        server.shutdown()
+    with receiver() as sentry:
+        monkeypatch.setenv("SENTRY_DSN", sentry.url.replace("http://", "http://publickey@") + "/1")
+        try:
+            with TestClient(create_app(Settings(data_dir=tmp_path / "data", plugin_dirs=[plugins]))) as client:
+                failed = client.post("/analyze/always_fails", json={"text": RETRO})
+                bad_input = client.post(
+                    "/analyze/word_frequency", json={"text": RETRO, "parameters": {"max_words": -1}}
+                )
+            sentry_sdk.flush(timeout=10)
+        finally:
+            sentry_sdk.get_client().close()
     assert failed.status_code == 500 and "always_fails" in failed.json()["error"]
     assert "Traceback" not in failed.text and bad_input.status_code == 400
-    events = [
-        json.loads(line) for data in SentryReceiver.received for line in data.splitlines() if b'"exception"' in line
-    ]
+    events = [json.loads(line) for data in sentry.bodies for line in data.splitlines() if b'"exception"' in line]
     assert len(events) == 1  # the plugin failure; bad input is the client's, not an error to report
     assert events[0]["tags"]["plugin"] == "always_fails"
     assert events[0]["request"]["url"].endswith("/analyze/always_fails")

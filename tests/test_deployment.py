@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -15,9 +16,15 @@ from qualia_pipelines.cli import app
 from qualia_pipelines.core.backup import BackupError, list_backups, restore_backup, verify_backup
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.definitions import definitions_for
-from qualia_pipelines.orchestration.jobs import BACKUP_JOB_NAME
+from qualia_pipelines.orchestration.jobs import BACKUP_JOB_NAME, PRUNE_JOB_NAME
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
-from qualia_pipelines.orchestration.runs import execute_planned, planned_runs, postgres_url, refresh_corpus_now
+from qualia_pipelines.orchestration.runs import (
+    execute_planned,
+    planned_runs,
+    postgres_url,
+    refresh_corpus_now,
+    runs_to_prune,
+)
 from tests.conftest import OPS, SAMPLES
 from tests.postgres import PostgresServer
 
@@ -45,6 +52,26 @@ def test_the_postgres_config_differs_from_the_sqlite_one_only_in_its_storage() -
     assert postgres == sqlite
 
 
+def test_the_scale_out_config_runs_each_run_in_a_container_on_the_same_postgres_instance(
+    postgres_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docker, postgres = instance_yaml("dagster-docker.yaml"), instance_yaml("dagster-postgres.yaml")
+    assert docker.pop("run_launcher")["class"] == "DockerRunLauncher" and docker == postgres
+    shutil.copy(OPS / "dagster-docker.yaml", postgres_home / "dagster.yaml")
+    monkeypatch.setenv("QUALIA_RUN_IMAGE", "qualia-pipelines:1.0")
+    monkeypatch.setenv("QUALIA_RUN_NETWORK", "qualia_default")
+    with dg.DagsterInstance.get() as instance:  # loads and validates the config; Docker is contacted only at launch
+        launcher = instance.run_launcher
+        assert (type(launcher).__name__, launcher.image, launcher.networks) == (
+            "DockerRunLauncher",
+            "qualia-pipelines:1.0",
+            ["qualia_default"],
+        )
+        assert "qualia_outputs:/data/outputs" in launcher.container_kwargs["volumes"]
+        assert launcher.supports_check_run_worker_health  # run monitoring sees a dead run container
+        assert "DAGSTER_PG_PASSWORD" in launcher.env_vars and postgres_url(instance)
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     data = tmp_path / "data"
@@ -54,9 +81,9 @@ def data_dir(tmp_path: Path) -> Path:
     return data
 
 
-def process_inbox(instance: dg.DagsterInstance, data: Path) -> dg.Definitions:
+def process_inbox(instance: dg.DagsterInstance, data: Path, **settings_fields: float) -> dg.Definitions:
     """What `qualia run` does: plan the inbox's runs and execute them, then refresh the corpus."""
-    settings = Settings(data_dir=data)
+    settings = Settings(data_dir=data, **settings_fields)
     defs = definitions_for(settings)
     qualia = defs.resources["qualia"]
     files = {path.name: path for path in sorted(settings.inbox_dir.iterdir())}
@@ -95,6 +122,12 @@ def test_backups_on_postgres_dump_and_restore_the_database(
         expected = instance.get_materialized_partitions(dg.AssetKey("word_frequency"))
         result = defs.resolve_job_def(BACKUP_JOB_NAME).execute_in_process(instance=instance)
         assert result.success
+    cli = runner.invoke(
+        app, ["backup", "create", "--to", str(tmp_path / "cli-backups")], env={"QUALIA_DATA_DIR": str(data_dir)}
+    )
+    assert cli.exit_code == 0, cli.output
+    [by_cli] = list_backups(tmp_path / "cli-backups")
+    assert verify_backup(by_cli.path)["postgres"]["database"] == os.environ["DAGSTER_PG_DB"]
     [archive] = list_backups(data_dir / "backups")
     manifest = verify_backup(archive.path)
     assert manifest["postgres"]["dump"] in manifest["files"]
@@ -124,3 +157,41 @@ def test_a_sqlite_backup_refuses_a_postgres_restore_target(tmp_path: Path) -> No
     archive = create_backup({"outputs": source}, tmp_path / "backups")
     with pytest.raises(BackupError, match="no PostgreSQL dump"):
         restore_backup(archive, tmp_path / "restored", "postgresql://u:p@127.0.0.1:1/db")
+
+
+def test_run_retention_prunes_old_runs_but_keeps_the_latest_state_and_every_output(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "home").mkdir()
+    shutil.copy(OPS / "dagster.yaml", tmp_path / "home" / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        process_inbox(instance, data_dir)
+        superseded = {run.run_id for run in instance.get_runs()}
+        # The same drop again: the first runs no longer hold the latest state. Retention: a millisecond.
+        defs = process_inbox(instance, data_dir, run_retention_days=1e-8)
+        latest = {run.run_id for run in instance.get_runs()} - superseded
+        processed = instance.get_materialized_partitions(dg.AssetKey("report"))
+        outputs = sorted(p.relative_to(data_dir) for p in (data_dir / "outputs").rglob("*") if p.is_file())
+
+        assert set(runs_to_prune(instance, time.time() - 3600)) == set()  # nothing is an hour old yet
+        assert set(runs_to_prune(instance, time.time() + 1)) == superseded
+        time.sleep(0.01)
+        result = defs.resolve_job_def(PRUNE_JOB_NAME).execute_in_process(instance=instance)
+        assert result.success
+        [pruned] = [
+            event.step_output_data.metadata["pruned_runs"].value
+            for event in result.all_node_events
+            if event.is_successful_output
+        ]
+        assert pruned == len(superseded)
+        remaining = {run.run_id for run in instance.get_runs()}
+        assert superseded.isdisjoint(remaining) and latest <= remaining
+        assert (
+            instance.get_materialized_partitions(dg.AssetKey("report"))
+            == processed
+            == {
+                "retro_pt.txt",
+                "customer_interview_en.vtt",
+            }
+        )
+    assert sorted(p.relative_to(data_dir) for p in (data_dir / "outputs").rglob("*") if p.is_file()) == outputs

@@ -18,15 +18,22 @@ from dagster._core.storage.dagster_run import DagsterRunStatus as RunStatus
 from dagster._core.storage.defs_state.base import set_defs_state_storage
 from dagster._core.utils import make_new_run_id
 
+from qualia_pipelines.core.alerts import AlertError, signature
 from qualia_pipelines.core.figures import plotly_js_path
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.definitions import definitions_for
 from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, plugin_breaker, transcript
 from qualia_pipelines.orchestration.jobs import process_transcripts
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges
-from qualia_pipelines.orchestration.resources import QualiaIOManager, QualiaResource, registry_for
-from qualia_pipelines.orchestration.sensors import circuit_breaker_sensor, corpus_sensor, inbox_sensor
+from qualia_pipelines.orchestration.resources import AlertsResource, QualiaIOManager, QualiaResource, registry_for
+from qualia_pipelines.orchestration.sensors import (
+    circuit_breaker_sensor,
+    corpus_sensor,
+    inbox_sensor,
+    run_failure_alert_sensor,
+)
 from tests.conftest import SAMPLES, digest
+from tests.receiver import Received, receiver
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -280,16 +287,32 @@ plugin = Plugin("flaky", "analyzer", "1", "Fails while a flag file exists.", ("c
 """
 
 
-def test_circuit_breaker_opens_skips_half_opens_and_closes(
-    instance: dg.DagsterInstance, inbox: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def flaky_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[tuple[str, ...], Path]:
+    """A plugin folder with ``flaky`` (fails while the returned flag file exists; it exists at first)."""
     folder = tmp_path / "extra_plugins"
     folder.mkdir()
     (folder / "flaky.py").write_text(textwrap.dedent(FLAKY))
     flag = tmp_path / "fail-now"
     flag.touch()
     monkeypatch.setenv("QUALIA_TEST_FAIL_FLAG", str(flag))
-    plugin_dirs = (str(folder),)
+    return (str(folder),), flag
+
+
+def signed_alerts(hooks: Received, secret: str) -> list[dict]:
+    """The alerts the receiver got, each checked against its HMAC signature."""
+    alerts = []
+    for headers, body in hooks.requests:
+        assert headers["x-qualia-signature"] == signature(secret.encode(), headers["x-qualia-timestamp"], body)
+        alerts.append(json.loads(body))
+    return alerts
+
+
+def test_circuit_breaker_opens_skips_half_opens_and_closes(
+    instance: dg.DagsterInstance, inbox: Path, flaky_plugin: tuple[tuple[str, ...], Path], hooks: Received
+) -> None:
+    plugin_dirs, flag = flaky_plugin
+    alerts = AlertsResource(webhook_url=hooks.url + "/qualia-alerts", secret="s3cret")
     instance.add_dynamic_partitions(TRANSCRIPTS.name, ["retro_pt.txt"])
     breaker = {"breaker_failures": 3, "breaker_window_s": 120.0, "breaker_cooldown_s": 20.0}
     for _ in range(3):
@@ -307,10 +330,13 @@ def test_circuit_breaker_opens_skips_half_opens_and_closes(
     )
     tick = circuit_breaker_sensor(
         dg.build_sensor_context(
-            instance=instance, resources={"qualia": resources(inbox, plugin_dirs, **breaker)["qualia"]}
+            instance=instance,
+            resources={"qualia": resources(inbox, plugin_dirs, **breaker)["qualia"], "alerts": alerts},
         )
     )
     assert "flaky open" in tick.skip_reason.skip_message and "closed -> open" in tick.skip_reason.skip_message
+    [opened] = signed_alerts(hooks, "s3cret")
+    assert (opened["event"], opened["assets"], opened["details"]["before"]) == ("breaker_open", ["flaky"], "closed")
 
     time.sleep(max(0.0, status.retry_after - time.time()) + 0.2)  # cool-down passes: half-open lets one attempt in
     flag.unlink()
@@ -322,7 +348,59 @@ def test_circuit_breaker_opens_skips_half_opens_and_closes(
         dg.build_sensor_context(
             instance=instance,
             cursor=tick.cursor,
-            resources={"qualia": resources(inbox, plugin_dirs, **breaker)["qualia"]},
+            resources={"qualia": resources(inbox, plugin_dirs, **breaker)["qualia"], "alerts": alerts},
         )
     )
     assert "all breakers closed" in tick.skip_reason.skip_message and "open -> closed" in tick.skip_reason.skip_message
+    assert [alert["event"] for alert in signed_alerts(hooks, "s3cret")] == ["breaker_open", "breaker_closed"]
+
+
+@pytest.fixture
+def hooks() -> Iterator[Received]:
+    with receiver() as received:
+        yield received
+
+
+def run_failure_context(instance: dg.DagsterInstance, alerts: AlertsResource) -> dg.RunFailureSensorContext:
+    [run] = instance.get_runs(filters=dg.RunsFilter(statuses=[RunStatus.FAILURE]), limit=1)
+    [failure] = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    return dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert_sensor",
+        dagster_event=failure.dagster_event,
+        dagster_instance=instance,
+        dagster_run=run,
+        resources={"alerts": alerts},
+    ).for_run_failure()
+
+
+def test_a_failed_run_sends_a_signed_alert_naming_asset_partition_and_error(
+    instance: dg.DagsterInstance,
+    inbox: Path,
+    flaky_plugin: tuple[tuple[str, ...], Path],
+    hooks: Received,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plugin_dirs, _ = flaky_plugin
+    instance.add_dynamic_partitions(TRANSCRIPTS.name, ["retro_pt.txt"])
+    assert not materialize(instance, inbox, "retro_pt.txt", plugin_dirs).success
+    import sentry_sdk
+
+    with receiver() as sentry:
+        monkeypatch.setenv("SENTRY_DSN", sentry.url.replace("http://", "http://publickey@") + "/1")
+        try:
+            run_failure_alert_sensor(run_failure_context(instance, AlertsResource(webhook_url=hooks.url, secret="k")))
+            sentry_sdk.flush(timeout=10)
+        finally:
+            sentry_sdk.get_client().close()
+    [alert] = signed_alerts(hooks, "k")
+    assert (alert["event"], alert["assets"], alert["partition"]) == ("run_failure", ["flaky"], "retro_pt.txt")
+    assert ("deliberate failure" in alert["error"] and alert["run_id"] in alert["summary"]) or alert["run_id"]
+    [event] = [json.loads(line) for body in sentry.bodies for line in body.splitlines() if b'"message"' in line]
+    assert event["tags"].items() >= {"alert": "run_failure", "asset": "flaky", "partition": "retro_pt.txt"}.items()
+    assert event["message"] == alert["summary"] and event["level"] == "error"
+
+    hooks.status = 503  # an alert that cannot be delivered fails the tick (Dagster evaluates it again)
+    with pytest.raises(AlertError, match="answered 503"):
+        run_failure_alert_sensor(run_failure_context(instance, AlertsResource(webhook_url=hooks.url, secret="k")))
+    with pytest.raises(AlertError, match="QUALIA_ALERT_SECRET is not set"):
+        run_failure_alert_sensor(run_failure_context(instance, AlertsResource(webhook_url=hooks.url)))

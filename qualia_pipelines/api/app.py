@@ -22,12 +22,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from qualia_pipelines import __version__
 from qualia_pipelines.api.health import health_router
 from qualia_pipelines.api.limits import BodySizeLimit, form_upload
-from qualia_pipelines.api.observability import Telemetry, TelemetryMiddleware, init_sentry
+from qualia_pipelines.api.observability import Telemetry, TelemetryMiddleware
 from qualia_pipelines.api.orchestrator import Orchestrator, UnknownTranscriptError
 from qualia_pipelines.api.schemas import ErrorBody, PipelineRequest, PipelineStep, PluginSummary, TextRequest
 from qualia_pipelines.api.security import AccessControl
 from qualia_pipelines.api.transcripts import transcripts_router
 from qualia_pipelines.api.webhooks import ReplayLedger, ledger_path, webhook_secrets, webhooks_router
+from qualia_pipelines.core.alerts import init_sentry
 from qualia_pipelines.core.contract import PluginKind, QualiaError, Rendering
 from qualia_pipelines.core.engine import Engine, ParamsByPlugin, PluginExecutionError, RunResult
 from qualia_pipelines.core.inbox import InboxConflictError

@@ -19,7 +19,6 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from qualia_pipelines import __version__
 from qualia_pipelines.core.engine import StepRecord
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -134,19 +133,3 @@ class TelemetryMiddleware:
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             self.telemetry.observe_request(scope["method"], route, status, time.perf_counter() - started)
-
-
-def init_sentry(dsn: str | None) -> bool:
-    """Report errors to Sentry when a DSN is configured; without one nothing is sent."""
-    if not dsn:
-        return False
-    import sentry_sdk
-
-    sentry_sdk.init(
-        dsn=dsn,
-        release=f"qualia-pipelines@{__version__}",
-        environment=os.environ.get("SENTRY_ENVIRONMENT", "production"),
-        send_default_pii=False,
-        traces_sample_rate=0.0,
-    )
-    return True

@@ -10,7 +10,6 @@ payload are never fetched.
 
 import base64
 import binascii
-import hashlib
 import hmac
 import re
 import sqlite3
@@ -25,6 +24,7 @@ from pydantic import ValidationError
 
 from qualia_pipelines.api.limits import safe_file_name
 from qualia_pipelines.api.schemas import PipelineStep, WebhookDelivery, WebhookResult
+from qualia_pipelines.core.alerts import signature
 from qualia_pipelines.core.contract import QualiaError
 
 TOLERANCE_S = 300
@@ -40,11 +40,6 @@ def webhook_secrets(environ: Mapping[str, str]) -> dict[str, bytes]:
         for name, value in environ.items()
         if name.startswith(SECRET_PREFIX) and value
     }
-
-
-def signature(secret: bytes, timestamp: str, body: bytes) -> str:
-    """The value a sender puts in ``X-Qualia-Signature``."""
-    return "sha256=" + hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
 class ReplayLedger:

@@ -33,6 +33,8 @@ _ENV_FIELDS = {
     "QUALIA_API_KEYS": "api_keys",
     "QUALIA_RATE_LIMIT_PER_MINUTE": "rate_limit_per_minute",
     "QUALIA_CORS_ORIGINS": "cors_origins",
+    "QUALIA_ALERT_WEBHOOK_URL": "alert_webhook_url",
+    "QUALIA_RUN_RETENTION_DAYS": "run_retention_days",
 }
 
 
@@ -75,6 +77,16 @@ class Settings(BaseModel):
         False,
         description="Let the API reuse cached results of texts it has seen (the cache grows with every distinct "
         "text: off by default for a public API).",
+    )
+
+    alert_webhook_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="Where failed runs and circuit-breaker changes are POSTed as JSON, HMAC-signed with "
+        "QUALIA_ALERT_SECRET (kept out of files on purpose). SENTRY_DSN, when set, gets them too.",
+    )
+    run_retention_days: float = Field(
+        90.0, gt=0, description="Finished runs older than this are pruned from the instance (outputs are kept)."
     )
 
     @field_validator("api_keys", "cors_origins", mode="before")

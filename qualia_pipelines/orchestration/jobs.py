@@ -58,3 +58,27 @@ BACKUP_JOB_NAME = "backup_job"
 @dg.job(name=BACKUP_JOB_NAME, description="Daily backup of the instance, outputs and inbox (see `qualia backup`).")
 def backup_job() -> None:
     backup_op()
+
+
+@dg.op(
+    description="Delete run records older than the run retention, keeping every run that holds an asset's latest "
+    "materialization; outputs and backups are not touched.",
+    out=dg.Out(dg.Nothing),
+)
+def prune_runs_op(context: dg.OpExecutionContext, qualia: QualiaResource) -> dg.Output:
+    import time
+
+    from qualia_pipelines.orchestration.runs import runs_to_prune
+
+    pruned = runs_to_prune(context.instance, time.time() - qualia.run_retention_days * 86400)
+    for run_id in pruned:
+        context.instance.delete_run(run_id)
+    return dg.Output(None, metadata={"pruned_runs": len(pruned), "retention_days": qualia.run_retention_days})
+
+
+PRUNE_JOB_NAME = "prune_runs_job"
+
+
+@dg.job(name=PRUNE_JOB_NAME, description="Run retention: prune old run records from the instance.")
+def prune_runs_job() -> None:
+    prune_runs_op()

@@ -1,6 +1,7 @@
 """Resources: the Qualia engine and settings, and the IO manager that writes outputs/."""
 
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -8,6 +9,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from qualia_pipelines.core.alerts import SECRET_ENV, Alert, AlertError, deliver, report_to_sentry
 from qualia_pipelines.core.breaker import BreakerPolicy
 from qualia_pipelines.core.contract import Rendering
 from qualia_pipelines.core.engine import Engine
@@ -42,6 +44,7 @@ class QualiaResource(dg.ConfigurableResource):
     outputs: str = "data/outputs"
     backups: str = "data/backups"
     retention_days: float = 30.0
+    run_retention_days: float = 90.0
     breaker_failures: int = 5
     breaker_window_s: float = 300.0
     breaker_cooldown_s: float = 300.0
@@ -59,6 +62,24 @@ class QualiaResource(dg.ConfigurableResource):
 
     def engine(self) -> Engine:
         return Engine(self.registry(), max_bytes=self.max_bytes)
+
+
+class AlertsResource(dg.ConfigurableResource):
+    """Where alerts go: a signed webhook (``alert_webhook_url``) and, when SENTRY_DSN is set, Sentry."""
+
+    webhook_url: str = ""
+    secret: str = Field("", description=f"HMAC key for the webhook, from ${SECRET_ENV} (never shown in the UI).")
+
+    @property
+    def destinations(self) -> list[str]:
+        return [name for name, on in (("webhook", self.webhook_url), ("sentry", os.environ.get("SENTRY_DSN"))) if on]
+
+    def send(self, alert: Alert) -> None:
+        if self.webhook_url:
+            if not self.secret:
+                raise AlertError(f"{SECRET_ENV} is not set: alerts to {self.webhook_url} must be signed")
+            deliver(alert, self.webhook_url, self.secret)
+        report_to_sentry(alert)
 
 
 class QualiaIOManager(dg.ConfigurableIOManager):
@@ -167,9 +188,14 @@ def resources_for(settings: Settings) -> dict[str, Any]:
             outputs=str(settings.outputs_dir),
             backups=str(settings.backups_dir),
             retention_days=settings.backup_retention_days,
+            run_retention_days=settings.run_retention_days,
             breaker_failures=settings.breaker_failures,
             breaker_window_s=settings.breaker_window_s,
             breaker_cooldown_s=settings.breaker_cooldown_s,
         ),
         "io_manager": QualiaIOManager(base_dir=str(settings.outputs_dir)),
+        "alerts": AlertsResource(
+            webhook_url=settings.alert_webhook_url or "",
+            secret=dg.EnvVar(SECRET_ENV) if os.environ.get(SECRET_ENV) else "",
+        ),
     }

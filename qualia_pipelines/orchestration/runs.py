@@ -6,6 +6,7 @@ up in the Dagster UI like any other.
 """
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -40,6 +41,39 @@ def postgres_url(instance: dg.DagsterInstance) -> str | None:
     if len(urls) > 1:
         raise QualiaError("the instance keeps runs, events and schedules in different databases; back them up apart")
     return urls.pop()
+
+
+FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+
+
+def runs_to_prune(instance: dg.DagsterInstance, cutoff: float) -> list[str]:
+    """Finished runs last updated before ``cutoff`` (unix time), except those recording the latest state.
+
+    A run that holds the latest materialization or observation of some asset
+    partition is kept whatever its age: deleting it would make Dagster forget
+    that the partition is processed, and the schedule would process it again.
+    """
+    keep = _runs_with_latest_events(instance)
+    before = datetime.fromtimestamp(cutoff, tz=UTC)
+    records = instance.get_run_records(dg.RunsFilter(statuses=FINISHED, updated_before=before))
+    return [record.dagster_run.run_id for record in records if record.dagster_run.run_id not in keep]
+
+
+def _runs_with_latest_events(instance: dg.DagsterInstance) -> set[str]:
+    run_ids: set[str] = set()
+    kinds = (
+        (dg.DagsterEventType.ASSET_MATERIALIZATION, instance.fetch_materializations),
+        (dg.DagsterEventType.ASSET_OBSERVATION, instance.fetch_observations),
+    )
+    for key in instance.get_asset_keys():
+        for event_type, fetch in kinds:
+            latest = [*instance.get_latest_storage_id_by_partition(key, event_type).values()]
+            latest += [record.storage_id for record in fetch(key, limit=1, ascending=False).records]
+            for start in range(0, len(latest), 500):
+                chunk = latest[start : start + 500]
+                records = fetch(dg.AssetRecordsFilter(asset_key=key, storage_ids=chunk), limit=len(chunk)).records
+                run_ids |= {record.run_id for record in records}
+    return run_ids
 
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}

@@ -1,15 +1,16 @@
-"""Schedules: hourly processing of missing or stale transcripts plus a corpus refresh; a daily backup."""
+"""Schedules: hourly processing of stale or missing transcripts and a corpus refresh; daily backup, run retention."""
 
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, TRANSCRIPT_ASSET
 from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, REPORT_ASSET
-from qualia_pipelines.orchestration.jobs import backup_job
+from qualia_pipelines.orchestration.jobs import backup_job, prune_runs_job
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges
 from qualia_pipelines.orchestration.resources import QualiaResource, current_settings
 
 BACKUP_CRON = "0 2 * * *"
+RETENTION_CRON = "0 3 * * *"
 
 
 @dg.schedule(
@@ -63,4 +64,13 @@ backup_schedule = dg.ScheduleDefinition(
     cron_schedule=BACKUP_CRON,
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Daily backup at 02:00: instance storage, outputs and inbox, verified and pruned.",
+)
+
+
+run_retention_schedule = dg.ScheduleDefinition(
+    name="run_retention_schedule",
+    job=prune_runs_job,
+    cron_schedule=RETENTION_CRON,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Daily at 03:00: prune run records older than run_retention_days (outputs are kept).",
 )

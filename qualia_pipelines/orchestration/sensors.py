@@ -1,4 +1,4 @@
-"""Sensors: the inbox (new and changed transcripts) and the plugins' circuit breakers."""
+"""Sensors: the inbox (new and changed transcripts), the plugins' circuit breakers, and run-failure alerts."""
 
 import hashlib
 import json
@@ -12,6 +12,7 @@ from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from qualia_pipelines.core.alerts import Alert
 from qualia_pipelines.core.contract import QualiaError
 from qualia_pipelines.core.inbox import Observation, observe, settled
 from qualia_pipelines.core.readers import read_transcript
@@ -19,7 +20,7 @@ from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, breaker_stat
 from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, corpus_inputs
 from qualia_pipelines.orchestration.jobs import BACKUP_JOB_NAME, process_transcripts, refresh_corpus
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges, partition_key
-from qualia_pipelines.orchestration.resources import QualiaResource
+from qualia_pipelines.orchestration.resources import AlertsResource, QualiaResource
 
 INBOX_INTERVAL_S = int(os.environ.get("QUALIA_SENSOR_INTERVAL_S", "15"))
 BREAKER_INTERVAL_S = 30
@@ -122,18 +123,20 @@ def _sha256(path: Path) -> str | None:
     name="circuit_breaker_sensor",
     minimum_interval_seconds=BREAKER_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Reports each plugin's circuit breaker (from failures in the event log) and its changes.",
+    description="Reports each plugin's circuit breaker (from failures in the event log) and sends an alert when "
+    "one opens, half-opens or closes.",
 )
-def circuit_breaker_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) -> dg.SensorResult:
+def circuit_breaker_sensor(
+    context: dg.SensorEvaluationContext, qualia: QualiaResource, alerts: AlertsResource
+) -> dg.SensorResult:
     states = breaker_states(context.instance, qualia)
     previous: dict[str, Any] = json.loads(context.cursor) if context.cursor else {}
-    changes = [
-        f"{plugin}: {previous.get(plugin, 'closed')} -> {state}"
-        for plugin, state in states.items()
-        if previous.get(plugin, "closed") != state
-    ]
-    for change in changes:
-        context.log.warning(f"circuit breaker {change}")
+    changed = {plugin: state for plugin, state in states.items() if previous.get(plugin, "closed") != state}
+    changes = [f"{plugin}: {previous.get(plugin, 'closed')} -> {state}" for plugin, state in changed.items()]
+    for plugin, state in changed.items():
+        context.log.warning(f"circuit breaker {plugin}: {previous.get(plugin, 'closed')} -> {state}")
+        # A failed delivery raises before the cursor moves, so the change is announced again next tick.
+        alerts.send(breaker_alert(plugin, previous.get(plugin, "closed"), state))
     not_closed = {plugin: state for plugin, state in states.items() if state != "closed"}
     summary = ", ".join(f"{plugin} {state}" for plugin, state in not_closed.items()) or "all breakers closed"
     message = f"{summary}; changes: {'; '.join(changes)}" if changes else summary
@@ -203,3 +206,58 @@ def _recorded_digest(instance: dg.DagsterInstance, key: str) -> str | None:
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(INBOX_FILE_ASSET), asset_partitions=[key]), limit=1
     ).records
     return last[0].event_log_entry.tags.get(DATA_VERSION_TAG) if last else None
+
+
+def breaker_alert(plugin: str, before: str, after: str) -> Alert:
+    return Alert(
+        event=f"breaker_{after}",
+        summary=f"circuit breaker of plugin {plugin}: {before} -> {after}",
+        assets=[plugin],
+        details={"plugin": plugin, "before": before, "after": after},
+    )
+
+
+@dg.run_failure_sensor(
+    name="run_failure_alert_sensor",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=INBOX_INTERVAL_S,
+    description="Sends an alert naming the failed assets, the partition and the error of every failed run "
+    "(signed webhook and/or Sentry; see alert_webhook_url).",
+)
+def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertsResource) -> None:
+    if not alerts.destinations:
+        context.log.info(f"run {context.dagster_run.run_id} failed; no alert destination is configured")
+        return
+    alerts.send(run_failure_alert(context))
+
+
+def run_failure_alert(context: dg.RunFailureSensorContext) -> Alert:
+    """The failed steps' assets and errors, or the run's own failure (a crashed worker has no failed step)."""
+    run = context.dagster_run
+    failures = context.get_step_failure_events()
+    assets = sorted({event.step_key for event in failures if event.step_key})
+    errors = [_error_text(event.event_specific_data.error) for event in failures if event.event_specific_data]
+    error = "; ".join(e for e in errors if e) or context.failure_event.message or "run failed"
+    partition = run.tags.get("dagster/partition") or _range(run.tags)
+    where = f" (partition {partition})" if partition else ""
+    return Alert(
+        event="run_failure",
+        summary=f"{run.job_name} run {run.run_id[:8]} failed{where}: {', '.join(assets) or 'no step failed'}",
+        assets=assets,
+        partition=partition,
+        error=error,
+        run_id=run.run_id,
+        details={"job": run.job_name, "tags": dict(run.tags)},
+    )
+
+
+def _error_text(error: Any) -> str:
+    """The innermost cause: the plugin's own message rather than Dagster's wrapper."""
+    while error is not None and getattr(error, "cause", None) is not None:
+        error = error.cause
+    return (error.message or "").strip() if error is not None else ""
+
+
+def _range(tags: dict[str, str]) -> str | None:
+    start, end = tags.get(ASSET_PARTITION_RANGE_START_TAG), tags.get(ASSET_PARTITION_RANGE_END_TAG)
+    return f"{start}...{end}" if start and end else None
