@@ -1,7 +1,7 @@
 """The compose topology on a real PostgreSQL instance: code server, webserver and daemon as separate processes.
 
 A transcript dropped in the inbox is picked up by the daemon's sensor and run
-through the code server. Mid-run the daemon and the run worker are killed
+through the code server, and the corpus is refreshed after it. Mid-run the daemon and the run worker are killed
 (SIGKILL, as a crashed machine would): the code server detects the dead run
 and marks it failed, the restarted daemon retries it, and every output ends
 up complete, with no half-written file left behind.
@@ -156,6 +156,11 @@ def test_a_daemon_killed_mid_run_is_recovered_with_no_half_written_output(
         assert retry.tags["dagster/retry_number"] == "1"
         assert instance.get_materialized_partitions(dg.AssetKey("slow")) == {"retro_pt.txt"}
         assert instance.get_materialized_partitions(dg.AssetKey("report")) == {"retro_pt.txt"}
+        wait_until(  # the corpus sensor refreshes the corpus once nothing else runs
+            lambda: instance.get_latest_materialization_event(dg.AssetKey("corpus_vocabulary")) is not None,
+            120,
+            "the corpus refresh",
+        )
 
     assert json.loads((outputs / "slow" / "retro_pt.txt.json").read_text())["values"]["slow_value"] > 0
     for path in outputs.rglob("*"):

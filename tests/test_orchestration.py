@@ -236,7 +236,7 @@ def sensor_tick(instance: dg.DagsterInstance, inbox: Path, cursor: str | None) -
 
 def test_inbox_sensor_new_changed_growing_and_unreadable_files(instance: dg.DagsterInstance, inbox: Path) -> None:
     first = sensor_tick(instance, inbox, None)
-    assert not first.run_requests  # first look: nothing has been seen twice yet
+    assert not first.run_requests  # first look at files written just now: they may still be growing
     second = sensor_tick(instance, inbox, first.cursor)
     keys = ["customer_interview_en.vtt", "planning_en.docx", "retro_pt.txt", "weekly_sync_pt.vtt"]
     assert second.dynamic_partitions_requests[0].partition_keys == keys
@@ -273,6 +273,12 @@ def test_inbox_sensor_new_changed_growing_and_unreadable_files(instance: dg.Dags
     unreadable = sensor_tick(instance, inbox, look.cursor)
     assert [r.partition_key for r in unreadable.run_requests] == ["photo.vtt"]  # its run fails; nothing else waits
     assert (inbox / "photo.vtt").read_bytes() == b"\x89PNG\r\n\x1a\n"
+
+    archived = inbox / "archived_en.txt"  # moved in whole, last written a minute ago: no second look needed
+    shutil.copy2(SAMPLES["txt_pt"], archived)
+    os.utime(archived, (time.time() - 60, time.time() - 60))
+    at_first_look = sensor_tick(instance, inbox, unreadable.cursor)
+    assert [r.partition_key for r in at_first_look.run_requests] == ["archived_en.txt"]
 
 
 FLAKY = """

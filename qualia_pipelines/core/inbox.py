@@ -1,12 +1,14 @@
 """Noticing files that have finished arriving in a folder.
 
 A file is settled once its size and modification time are the same at two
-looks taken some time apart: a transcript still being copied keeps growing
-and is left for a later look. Shared by `qualia watch` and the inbox sensor.
+looks taken some time apart, or, at its first look, once nothing has written
+to it for a quiet period: a transcript still being copied keeps changing and
+is left for a later look. Shared by `qualia watch` and the inbox sensor.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,9 +40,18 @@ def observe(folder: Path) -> dict[str, Observation]:
     return seen
 
 
-def settled(previous: dict[str, Observation], current: dict[str, Observation]) -> list[str]:
-    """Paths present in both looks and unchanged between them."""
-    return [path for path, now in current.items() if previous.get(path) == now]
+QUIET_S = 5.0
+"""A file untouched this long is not being written: it need not wait for a second look."""
+
+
+def settled(previous: dict[str, Observation], current: dict[str, Observation], now_ns: int | None = None) -> list[str]:
+    """Paths unchanged since the previous look, or first seen with a modification older than QUIET_S."""
+    quiet_before = (now_ns if now_ns is not None else time.time_ns()) - int(QUIET_S * 1e9)
+    return [
+        path
+        for path, now in current.items()
+        if previous.get(path) == now or (path not in previous and now.mtime_ns <= quiet_before)
+    ]
 
 
 class InboxConflictError(QualiaError):

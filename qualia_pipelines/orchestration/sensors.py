@@ -22,7 +22,7 @@ from qualia_pipelines.orchestration.jobs import BACKUP_JOB_NAME, process_transcr
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges, partition_key
 from qualia_pipelines.orchestration.resources import AlertsResource, QualiaResource
 
-INBOX_INTERVAL_S = int(os.environ.get("QUALIA_SENSOR_INTERVAL_S", "15"))
+INBOX_INTERVAL_S = int(os.environ.get("QUALIA_SENSOR_INTERVAL_S", "10"))
 BREAKER_INTERVAL_S = 30
 
 
@@ -31,7 +31,8 @@ BREAKER_INTERVAL_S = 30
     job=process_transcripts,
     minimum_interval_seconds=INBOX_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Adds a partition for each new or changed transcript in the inbox, once it has stopped growing, "
+    description="Adds a partition for each new or changed transcript in the inbox once it has stopped growing "
+    "(unchanged between two ticks, or untouched for 5 s when first seen), "
     "and requests runs: neighbouring new transcripts share one run; a file that cannot be read gets a run of its "
     "own, which fails with the reason and holds up nothing else. Inbox files are only read.",
 )
