@@ -234,6 +234,30 @@ def sensor_tick(instance: dg.DagsterInstance, inbox: Path, cursor: str | None) -
     return inbox_sensor(context)
 
 
+def test_inbox_sensor_takes_a_bounded_number_of_new_files_per_tick(instance: dg.DagsterInstance, inbox: Path) -> None:
+    for number in range(8):  # 12 transcripts in all
+        shutil.copy(SAMPLES["txt_pt"], inbox / f"extra_{number}.txt")
+    qualia = QualiaResource(inbox=str(inbox), max_bytes=50 * 1024 * 1024, sensor_max_files=6)
+
+    def tick(cursor: str | None) -> dg.SensorResult:
+        result = inbox_sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources={"qualia": qualia}))
+        for request in result.dynamic_partitions_requests:
+            instance.add_dynamic_partitions(TRANSCRIPTS.name, request.partition_keys)
+        return result
+
+    def range_sizes(result: dg.SensorResult) -> list[int]:
+        ordered = instance.get_dynamic_partitions(TRANSCRIPTS.name)
+        return [ordered.index(r.tags[RANGE_END]) - ordered.index(r.tags[RANGE_START]) + 1 for r in result.run_requests]
+
+    taken = tick(tick(None).cursor)
+    assert len(taken.dynamic_partitions_requests[0].partition_keys) == 6
+    assert range_sizes(taken) == [4, 2]  # a new drop: a small first range, for quick first results
+    rest = tick(taken.cursor)
+    assert len(rest.dynamic_partitions_requests[0].partition_keys) == 6
+    assert range_sizes(rest) == [6]  # the same drop continued: full batches
+    assert "no new or changed transcripts" in tick(rest.cursor).skip_reason.skip_message
+
+
 def test_inbox_sensor_new_changed_growing_and_unreadable_files(instance: dg.DagsterInstance, inbox: Path) -> None:
     first = sensor_tick(instance, inbox, None)
     assert not first.run_requests  # first look at files written just now: they may still be growing

@@ -24,6 +24,7 @@ _ENV_FIELDS = {
     "QUALIA_BACKUPS": "backups",
     "QUALIA_PROCESSING_CRON": "processing_cron",
     "QUALIA_BATCH_SIZE": "batch_size",
+    "QUALIA_SENSOR_MAX_FILES": "sensor_max_files",
     "QUALIA_CACHE_DIR": "cache_dir",
     "QUALIA_MAX_FILE_MB": "max_file_mb",
     "QUALIA_BREAKER_FAILURES": "breaker_failures",
@@ -60,6 +61,12 @@ class Settings(BaseModel):
     backup_retention_days: float = Field(30.0, gt=0, description="Backups older than this are pruned.")
     processing_cron: str = Field("0 * * * *", description="When the processing schedule runs (cron).")
     batch_size: int = Field(25, ge=1, le=1000, description="Transcripts of one drop processed per Dagster run.")
+    sensor_max_files: int = Field(
+        100,
+        ge=1,
+        description="New files the inbox sensor takes per tick; the rest wait for the next tick, so a huge drop "
+        "never makes one slow tick and the first runs start sooner.",
+    )
     breaker_failures: int = Field(5, ge=1, description="Failures within the window that open a plugin's breaker.")
     breaker_window_s: float = Field(300.0, gt=0, description="Window in which failures are counted, seconds.")
     breaker_cooldown_s: float = Field(300.0, ge=0, description="How long an open breaker skips its plugin, seconds.")

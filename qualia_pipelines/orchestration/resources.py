@@ -41,6 +41,7 @@ class QualiaResource(dg.ConfigurableResource):
     max_bytes: int
     plugin_dirs: list[str] = Field(default_factory=list)
     batch_size: int = 25
+    sensor_max_files: int = 100
     outputs: str = "data/outputs"
     backups: str = "data/backups"
     retention_days: float = 30.0
@@ -185,6 +186,7 @@ def resources_for(settings: Settings) -> dict[str, Any]:
             max_bytes=settings.max_bytes,
             plugin_dirs=[str(d) for d in settings.plugin_dirs],
             batch_size=settings.batch_size,
+            sensor_max_files=settings.sensor_max_files,
             outputs=str(settings.outputs_dir),
             backups=str(settings.backups_dir),
             retention_days=settings.backup_retention_days,

@@ -19,7 +19,12 @@ from qualia_pipelines.core.readers import read_transcript
 from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, breaker_states
 from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, corpus_inputs
 from qualia_pipelines.orchestration.jobs import BACKUP_JOB_NAME, process_transcripts, refresh_corpus
-from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges, partition_key
+from qualia_pipelines.orchestration.partitions import (
+    FIRST_RANGE_SIZE,
+    TRANSCRIPTS,
+    contiguous_ranges,
+    partition_key,
+)
 from qualia_pipelines.orchestration.resources import AlertsResource, QualiaResource
 
 INBOX_INTERVAL_S = int(os.environ.get("QUALIA_SENSOR_INTERVAL_S", "10"))
@@ -41,11 +46,22 @@ def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) ->
     previous = {path: Observation(*values) for path, values in state["seen"].items()}
     current = observe(qualia.inbox_dir)
     hashes: dict[str, str] = state["hashes"]
+    hashed_at: dict[str, list[int]] = state.get("hashed_at", {})  # size and mtime when last hashed
     arrived: dict[str, str] = {}  # partition key -> digest, for new or changed files
     unreadable: set[str] = set()
+    waiting = 0  # settled files left for the next tick (intake limit)
     for path in settled(previous, current):
+        look = [current[path].size, current[path].mtime_ns]
+        if hashed_at.get(path) == look:
+            continue  # hashed exactly as it is now: known content, no need to read it again
+        if len(arrived) >= qualia.sensor_max_files:
+            waiting += 1
+            continue
         digest = _sha256(Path(path))
-        if digest is None or hashes.get(path) == digest:
+        if digest is None:
+            continue
+        hashed_at[path] = look
+        if hashes.get(path) == digest:
             continue
         hashes[path] = digest
         key = partition_key(qualia.inbox_dir, Path(path))
@@ -53,10 +69,15 @@ def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) ->
         if not _readable(Path(path), qualia.max_bytes):
             unreadable.add(key)
     growing = len([p for p in current if previous.get(p) != current[p]])
+    if waiting:
+        context.log.info(f"took {len(arrived)} new files; {waiting} more wait for the next tick")
     cursor = json.dumps(
         {
+            # Files left waiting stay "seen" as they are, so they count as settled at the next tick.
             "seen": {path: [o.size, o.mtime_ns] for path, o in current.items()},
             "hashes": {path: digest for path, digest in hashes.items() if path in current},
+            "hashed_at": {path: look for path, look in hashed_at.items() if path in current},
+            "waiting": waiting,
         }
     )
     if not arrived:
@@ -71,7 +92,14 @@ def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) ->
         return dg.SensorResult(skip_reason="new files were already taken by `qualia run` or the API", cursor=cursor)
     new_keys = sorted(key for key in arrived if key not in set(existing))
     return dg.SensorResult(
-        run_requests=transcript_run_requests([*existing, *new_keys], arrived, unreadable, qualia.batch_size),
+        run_requests=transcript_run_requests(
+            [*existing, *new_keys],
+            arrived,
+            unreadable,
+            qualia.batch_size,
+            # Continuing a drop the last tick began: its first results are already on their way.
+            first_size=qualia.batch_size if state.get("waiting") else FIRST_RANGE_SIZE,
+        ),
         dynamic_partitions_requests=[TRANSCRIPTS.build_add_request(new_keys)] if new_keys else [],
         asset_events=[
             dg.AssetObservation(INBOX_FILE_ASSET, partition=key, tags={DATA_VERSION_TAG: digest})
@@ -82,12 +110,16 @@ def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) ->
 
 
 def transcript_run_requests(
-    ordered: list[str], arrived: dict[str, str], unreadable: set[str], batch_size: int
+    ordered: list[str],
+    arrived: dict[str, str],
+    unreadable: set[str],
+    batch_size: int,
+    first_size: int = FIRST_RANGE_SIZE,
 ) -> list[dg.RunRequest]:
-    """One run per range of readable neighbours; one run per unreadable file."""
+    """One run per range of readable neighbours (the first one small); one run per unreadable file."""
     requests = []
     readable = set(arrived) - unreadable
-    for first, last in contiguous_ranges(ordered, readable, batch_size):
+    for first, last in contiguous_ranges(ordered, readable, batch_size, first_size):
         if first == last:
             requests.append(dg.RunRequest(partition_key=first, run_key=f"{first}:{arrived[first][:16]}"))
         else:
