@@ -227,6 +227,12 @@ def test_corpus_sensor_refreshes_once_a_drop_is_processed_and_nothing_is_running
     assert tick().skip_reason.skip_message == "corpus tables are up to date"
 
 
+def just_written(folder: Path) -> None:
+    """Files touched now: the sensor must see them unchanged twice (a slow machine may take 5 s to get here)."""
+    for path in folder.iterdir():
+        os.utime(path)
+
+
 def sensor_tick(instance: dg.DagsterInstance, inbox: Path, cursor: str | None) -> dg.SensorResult:
     context = dg.build_sensor_context(
         instance=instance, cursor=cursor, resources={"qualia": resources(inbox)["qualia"]}
@@ -249,6 +255,7 @@ def test_inbox_sensor_takes_a_bounded_number_of_new_files_per_tick(instance: dg.
         ordered = instance.get_dynamic_partitions(TRANSCRIPTS.name)
         return [ordered.index(r.tags[RANGE_END]) - ordered.index(r.tags[RANGE_START]) + 1 for r in result.run_requests]
 
+    just_written(inbox)
     taken = tick(tick(None).cursor)
     assert len(taken.dynamic_partitions_requests[0].partition_keys) == 6
     assert range_sizes(taken) == [4, 2]  # a new drop: a small first range, for quick first results
@@ -259,6 +266,7 @@ def test_inbox_sensor_takes_a_bounded_number_of_new_files_per_tick(instance: dg.
 
 
 def test_inbox_sensor_new_changed_growing_and_unreadable_files(instance: dg.DagsterInstance, inbox: Path) -> None:
+    just_written(inbox)
     first = sensor_tick(instance, inbox, None)
     assert not first.run_requests  # first look at files written just now: they may still be growing
     second = sensor_tick(instance, inbox, first.cursor)
