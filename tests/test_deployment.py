@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from qualia_pipelines.cli import app
-from qualia_pipelines.core.backup import BackupError, list_backups, restore_backup, verify_backup
+from qualia_pipelines.core.backup import BackupError, create_backup, list_backups, restore_backup, verify_backup
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.definitions import definitions_for
 from qualia_pipelines.orchestration.jobs import BACKUP_JOB_NAME, PRUNE_JOB_NAME
@@ -152,8 +152,6 @@ def test_a_sqlite_backup_refuses_a_postgres_restore_target(tmp_path: Path) -> No
     source = tmp_path / "outputs"
     source.mkdir()
     (source / "a.json").write_text("{}", encoding="utf-8")
-    from qualia_pipelines.core.backup import create_backup
-
     archive = create_backup({"outputs": source}, tmp_path / "backups")
     with pytest.raises(BackupError, match="no PostgreSQL dump"):
         restore_backup(archive, tmp_path / "restored", "postgresql://u:p@127.0.0.1:1/db")

@@ -77,6 +77,8 @@ def init_sentry(dsn: str | None) -> bool:
         return False
     import sentry_sdk
 
+    if sentry_sdk.get_client().is_active() and sentry_sdk.get_client().dsn == dsn:
+        return True  # already reporting there: every alert of a daemon need not build a new client
     sentry_sdk.init(
         dsn=dsn,
         release=f"qualia-pipelines@{__version__}",

@@ -164,15 +164,19 @@ def circuit_breaker_sensor(
 ) -> dg.SensorResult:
     states = breaker_states(context.instance, qualia)
     previous: dict[str, Any] = json.loads(context.cursor) if context.cursor else {}
-    changed = {plugin: state for plugin, state in states.items() if previous.get(plugin, "closed") != state}
-    changes = [f"{plugin}: {previous.get(plugin, 'closed')} -> {state}" for plugin, state in changed.items()]
-    for plugin, state in changed.items():
-        context.log.warning(f"circuit breaker {plugin}: {previous.get(plugin, 'closed')} -> {state}")
+    changes = [
+        (plugin, previous.get(plugin, "closed"), state)
+        for plugin, state in states.items()
+        if previous.get(plugin, "closed") != state
+    ]
+    for plugin, before, after in changes:
+        context.log.warning(f"circuit breaker {plugin}: {before} -> {after}")
         # A failed delivery raises before the cursor moves, so the change is announced again next tick.
-        alerts.send(breaker_alert(plugin, previous.get(plugin, "closed"), state))
+        alerts.send(breaker_alert(plugin, before, after))
     not_closed = {plugin: state for plugin, state in states.items() if state != "closed"}
     summary = ", ".join(f"{plugin} {state}" for plugin, state in not_closed.items()) or "all breakers closed"
-    message = f"{summary}; changes: {'; '.join(changes)}" if changes else summary
+    described = "; ".join(f"{plugin}: {before} -> {after}" for plugin, before, after in changes)
+    message = f"{summary}; changes: {described}" if changes else summary
     return dg.SensorResult(skip_reason=message, cursor=json.dumps(states))
 
 
