@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import dagster as dg
 import pytest
+from dagster._core.storage.defs_state.base import DefsStateStorage
 
 from qualia_pipelines.core.engine import Engine
 from tests.postgres import PostgresServer, postgres_bin_dir, started_cluster
@@ -59,8 +63,37 @@ def samples(tmp_path: Path) -> dict[str, Path]:
     return {name: Path(shutil.copy(path, folder / path.name)) for name, path in SAMPLES.items()}
 
 
+@pytest.fixture(autouse=True)
+def no_dagster_context_left_open() -> Iterator[None]:
+    """Fails the test that leaves a Dagster instance or context open, instead of a later test at random.
+
+    Entering an instance sets Dagster's definitions-state ContextVar; an instance left open is closed by the
+    garbage collector at some later point, resetting that variable to the storage of a dead instance.
+    """
+    yield
+    gc.collect()
+    assert DefsStateStorage.get() is None, "a Dagster instance or sensor/schedule context was left open"
+
+
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def sensor_tick(sensor: dg.SensorDefinition, **context: Any) -> Any:
+    """One evaluation of `sensor` in a context that is closed afterwards.
+
+    A sensor or schedule context opens its own DagsterInstance on first use. Left open, the garbage
+    collector closes it later, and that resets Dagster's definitions-state ContextVar to the storage of
+    an instance that is gone — in whichever test happens to be running then.
+    """
+    with dg.build_sensor_context(**context) as sensor_context:
+        return sensor(sensor_context)
+
+
+def schedule_tick(schedule: dg.ScheduleDefinition, **context: Any) -> Any:
+    """One evaluation of `schedule` in a context that is closed afterwards (see `sensor_tick`)."""
+    with dg.build_schedule_context(**context) as schedule_context:
+        return schedule(schedule_context)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from qualia_pipelines.core.engine import Engine
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.orchestration.resources import resources_for
 from qualia_pipelines.orchestration.sensors import inbox_sensor
-from tests.conftest import SAMPLES, digest
+from tests.conftest import SAMPLES, digest, sensor_tick
 from tests.receiver import receiver
 
 SECRET = "webhook-test-secret"
@@ -130,10 +130,8 @@ def test_materialize_endpoint_runs_an_inbox_file_and_the_sensor_does_not_run_it_
     assert wait_until_processed(client, "retro_pt.txt")["status"] == "processed"
     qualia = resources_for(settings)["qualia"]
     with dg.DagsterInstance.from_config(str(settings.instance_dir)) as instance:
-        first = inbox_sensor(dg.build_sensor_context(instance=instance, resources={"qualia": qualia}))
-        second = inbox_sensor(
-            dg.build_sensor_context(instance=instance, resources={"qualia": qualia}, cursor=first.cursor)
-        )
+        first = sensor_tick(inbox_sensor, instance=instance, resources={"qualia": qualia})
+        second = sensor_tick(inbox_sensor, instance=instance, resources={"qualia": qualia}, cursor=first.cursor)
     # The file settles at the first look (written more than 5 s ago) or at the second: neither runs it again.
     assert not first.run_requests and not second.run_requests
     assert any("already taken" in tick.skip_reason.skip_message for tick in (first, second))

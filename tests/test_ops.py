@@ -28,7 +28,7 @@ from qualia_pipelines.orchestration.jobs import backup_job
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
 from qualia_pipelines.orchestration.resources import QualiaIOManager, QualiaResource, registry_for
 from qualia_pipelines.orchestration.schedules import processing_schedule
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, schedule_tick
 
 runner = CliRunner()
 
@@ -171,12 +171,12 @@ def test_processing_schedule_requests_missing_and_stale_partitions(project: dict
     with dg.DagsterInstance.get() as instance:
         process(instance, data, "retro_pt.txt")
         instance.add_dynamic_partitions(TRANSCRIPTS.name, ["weekly_sync_pt.vtt", "planning_en.docx"])
-        context = dg.build_schedule_context(
+        requests = schedule_tick(
+            processing_schedule,
             instance=instance,
             resources={"qualia": qualia_resource(data)},
             scheduled_execution_time=datetime(2026, 11, 25, 3, tzinfo=UTC),
         )
-        requests = processing_schedule(context)
         ranges = [
             (r.tags.get("dagster/asset_partition_range_start"), r.tags.get("dagster/asset_partition_range_end"))
             for r in requests
@@ -188,12 +188,11 @@ def test_processing_schedule_requests_missing_and_stale_partitions(project: dict
         instance.report_runless_asset_event(
             dg.AssetObservation("inbox_file", partition="retro_pt.txt", tags={"dagster/data_version": "changed"})
         )
-        stale = processing_schedule(
-            dg.build_schedule_context(
-                instance=instance,
-                resources={"qualia": qualia_resource(data)},
-                scheduled_execution_time=datetime(2026, 11, 25, 4, tzinfo=UTC),
-            )
+        stale = schedule_tick(
+            processing_schedule,
+            instance=instance,
+            resources={"qualia": qualia_resource(data)},
+            scheduled_execution_time=datetime(2026, 11, 25, 4, tzinfo=UTC),
         )
         starts = [r.tags.get("dagster/asset_partition_range_start") for r in stale if r.tags]
         assert starts == ["retro_pt.txt"]

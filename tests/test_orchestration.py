@@ -15,7 +15,6 @@ import dagster as dg
 import pandas as pd
 import pytest
 from dagster._core.storage.dagster_run import DagsterRunStatus as RunStatus
-from dagster._core.storage.defs_state.base import set_defs_state_storage
 from dagster._core.utils import make_new_run_id
 
 from qualia_pipelines.core.alerts import AlertError, signature
@@ -32,7 +31,7 @@ from qualia_pipelines.orchestration.sensors import (
     inbox_sensor,
     run_failure_alert_sensor,
 )
-from tests.conftest import SAMPLES, digest
+from tests.conftest import SAMPLES, digest, sensor_tick
 from tests.receiver import Received, receiver
 
 RANGE_START = "dagster/asset_partition_range_start"
@@ -43,9 +42,7 @@ RANGE_END = "dagster/asset_partition_range_end"
 def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
     home = tmp_path / "dagster_home"
     home.mkdir()
-    # No definitions-state storage: these tests build several Definitions per process, and Dagster 1.13
-    # sometimes resolves that storage's instance weakref after the instance is gone (it is unused here).
-    with dg.instance_for_test(temp_dir=str(home)) as test_instance, set_defs_state_storage(None):
+    with dg.instance_for_test(temp_dir=str(home)) as test_instance:
         yield test_instance
 
 
@@ -211,7 +208,7 @@ def test_corpus_sensor_refreshes_once_a_drop_is_processed_and_nothing_is_running
     instance: dg.DagsterInstance, inbox: Path
 ) -> None:
     def tick() -> dg.SensorResult:
-        return corpus_sensor(dg.build_sensor_context(instance=instance))
+        return sensor_tick(corpus_sensor, instance=instance)
 
     assert tick().skip_reason.skip_message.startswith("no transcript processed")
     instance.add_dynamic_partitions(TRANSCRIPTS.name, ["retro_pt.txt"])
@@ -233,11 +230,8 @@ def just_written(folder: Path) -> None:
         os.utime(path)
 
 
-def sensor_tick(instance: dg.DagsterInstance, inbox: Path, cursor: str | None) -> dg.SensorResult:
-    context = dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"qualia": resources(inbox)["qualia"]}
-    )
-    return inbox_sensor(context)
+def inbox_tick(instance: dg.DagsterInstance, inbox: Path, cursor: str | None) -> dg.SensorResult:
+    return sensor_tick(inbox_sensor, instance=instance, cursor=cursor, resources={"qualia": resources(inbox)["qualia"]})
 
 
 def test_inbox_sensor_takes_a_bounded_number_of_new_files_per_tick(instance: dg.DagsterInstance, inbox: Path) -> None:
@@ -246,7 +240,7 @@ def test_inbox_sensor_takes_a_bounded_number_of_new_files_per_tick(instance: dg.
     qualia = QualiaResource(inbox=str(inbox), max_bytes=50 * 1024 * 1024, sensor_max_files=6)
 
     def tick(cursor: str | None) -> dg.SensorResult:
-        result = inbox_sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources={"qualia": qualia}))
+        result = sensor_tick(inbox_sensor, instance=instance, cursor=cursor, resources={"qualia": qualia})
         for request in result.dynamic_partitions_requests:
             instance.add_dynamic_partitions(TRANSCRIPTS.name, request.partition_keys)
         return result
@@ -267,9 +261,9 @@ def test_inbox_sensor_takes_a_bounded_number_of_new_files_per_tick(instance: dg.
 
 def test_inbox_sensor_new_changed_growing_and_unreadable_files(instance: dg.DagsterInstance, inbox: Path) -> None:
     just_written(inbox)
-    first = sensor_tick(instance, inbox, None)
+    first = inbox_tick(instance, inbox, None)
     assert not first.run_requests  # first look at files written just now: they may still be growing
-    second = sensor_tick(instance, inbox, first.cursor)
+    second = inbox_tick(instance, inbox, first.cursor)
     keys = ["customer_interview_en.vtt", "planning_en.docx", "retro_pt.txt", "weekly_sync_pt.vtt"]
     assert second.dynamic_partitions_requests[0].partition_keys == keys
     [batch] = second.run_requests  # one run for the whole drop
@@ -277,39 +271,39 @@ def test_inbox_sensor_new_changed_growing_and_unreadable_files(instance: dg.Dags
     assert versions["retro_pt.txt"] == digest(inbox / "retro_pt.txt")  # the file's hash is its data version
     assert (batch.tags[RANGE_START], batch.tags[RANGE_END]) == ("customer_interview_en.vtt", "weekly_sync_pt.vtt")
     instance.add_dynamic_partitions(TRANSCRIPTS.name, keys)
-    quiet = sensor_tick(instance, inbox, second.cursor)
+    quiet = inbox_tick(instance, inbox, second.cursor)
     assert not quiet.run_requests and "no new or changed transcripts" in quiet.skip_reason.skip_message
 
     growing = inbox / "Reunião Geral.txt"
     growing.write_text("[00:00:01] Ana: Começando a reunião.\n")
-    seen_growing = sensor_tick(instance, inbox, quiet.cursor)
+    seen_growing = inbox_tick(instance, inbox, quiet.cursor)
     with growing.open("a") as handle:
         handle.write("[00:00:05] Bia: Ainda chegando.\n")
-    still_growing = sensor_tick(instance, inbox, seen_growing.cursor)
+    still_growing = inbox_tick(instance, inbox, seen_growing.cursor)
     assert not still_growing.run_requests and "1 still arriving" in still_growing.skip_reason.skip_message
-    settled = sensor_tick(instance, inbox, still_growing.cursor)
+    settled = inbox_tick(instance, inbox, still_growing.cursor)
     assert [r.partition_key for r in settled.run_requests] == [settled.dynamic_partitions_requests[0].partition_keys[0]]
     assert settled.run_requests[0].partition_key.startswith("reuniao-geral-txt-")
 
     changed = inbox / "retro_pt.txt"
     changed.write_text(changed.read_text() + "[00:01:20] Marina Lopes: Mais uma coisa importante.\n")
     os.utime(changed, ns=(time.time_ns(), time.time_ns() + 5_000_000))
-    look = sensor_tick(instance, inbox, settled.cursor)
-    rerun = sensor_tick(instance, inbox, look.cursor)
+    look = inbox_tick(instance, inbox, settled.cursor)
+    rerun = inbox_tick(instance, inbox, look.cursor)
     assert [r.partition_key for r in rerun.run_requests] == ["retro_pt.txt"]
     assert rerun.asset_events[0].tags["dagster/data_version"] == digest(changed)
     assert not rerun.dynamic_partitions_requests  # a changed file keeps its partition
 
     (inbox / "photo.vtt").write_bytes(b"\x89PNG\r\n\x1a\n")
-    look = sensor_tick(instance, inbox, rerun.cursor)
-    unreadable = sensor_tick(instance, inbox, look.cursor)
+    look = inbox_tick(instance, inbox, rerun.cursor)
+    unreadable = inbox_tick(instance, inbox, look.cursor)
     assert [r.partition_key for r in unreadable.run_requests] == ["photo.vtt"]  # its run fails; nothing else waits
     assert (inbox / "photo.vtt").read_bytes() == b"\x89PNG\r\n\x1a\n"
 
     archived = inbox / "archived_en.txt"  # moved in whole, last written a minute ago: no second look needed
     shutil.copy2(SAMPLES["txt_pt"], archived)
     os.utime(archived, (time.time() - 60, time.time() - 60))
-    at_first_look = sensor_tick(instance, inbox, unreadable.cursor)
+    at_first_look = inbox_tick(instance, inbox, unreadable.cursor)
     assert [r.partition_key for r in at_first_look.run_requests] == ["archived_en.txt"]
 
 
@@ -366,11 +360,10 @@ def test_circuit_breaker_opens_skips_half_opens_and_closes(
         "flaky open: 3 recent failures"
         in observation.event_specific_data.asset_observation.metadata["circuit_breaker"].value
     )
-    tick = circuit_breaker_sensor(
-        dg.build_sensor_context(
-            instance=instance,
-            resources={"qualia": resources(inbox, plugin_dirs, **breaker)["qualia"], "alerts": alerts},
-        )
+    tick = sensor_tick(
+        circuit_breaker_sensor,
+        instance=instance,
+        resources={"qualia": resources(inbox, plugin_dirs, **breaker)["qualia"], "alerts": alerts},
     )
     assert "flaky open" in tick.skip_reason.skip_message and "closed -> open" in tick.skip_reason.skip_message
     [opened] = signed_alerts(hooks, "s3cret")
@@ -382,12 +375,11 @@ def test_circuit_breaker_opens_skips_half_opens_and_closes(
     assert recovered.success
     value = json.loads((inbox.parent / "outputs" / "flaky" / "retro_pt.txt.json").read_text())
     assert value["values"] == {"flaky_value": 10}
-    tick = circuit_breaker_sensor(
-        dg.build_sensor_context(
-            instance=instance,
-            cursor=tick.cursor,
-            resources={"qualia": resources(inbox, plugin_dirs, **breaker)["qualia"], "alerts": alerts},
-        )
+    tick = sensor_tick(
+        circuit_breaker_sensor,
+        instance=instance,
+        cursor=tick.cursor,
+        resources={"qualia": resources(inbox, plugin_dirs, **breaker)["qualia"], "alerts": alerts},
     )
     assert "all breakers closed" in tick.skip_reason.skip_message and "open -> closed" in tick.skip_reason.skip_message
     assert [alert["event"] for alert in signed_alerts(hooks, "s3cret")] == ["breaker_open", "breaker_closed"]
