@@ -148,7 +148,7 @@ def dagster_seconds(files: list[Path], work: Path) -> dict[str, float]:
     data, home, port = work / "dagster_data", work / "dagster_home", free_port()
     (data / "inbox").mkdir(parents=True)
     home.mkdir()
-    (home / "dagster.yaml").write_text("run_queue:\n  max_concurrent_runs: 2\ntelemetry:\n  enabled: false\n")
+    shutil.copy(ROOT / "ops" / "dagster.yaml", home / "dagster.yaml")  # the instance `make ui` runs
     environment = {
         **os.environ,
         "DAGSTER_HOME": str(home),

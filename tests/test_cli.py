@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qualia_pipelines.cli import app
+from qualia_pipelines.core.export import parquet_bytes
 from tests.conftest import digest
 
 runner = CliRunner()
@@ -162,6 +164,16 @@ def test_export_to_csv_parquet_and_json(samples: dict[str, Path], tmp_path: Path
     assert pd.read_parquet(tmp_path / "all.parquet").set_index("key").loc["clientes", "value"] == 3
     missing = qualia("export", saved, "-t", "nothing")
     assert missing.exit_code == 1 and "no table 'nothing' (available: top_words, word_frequencies" in missing.stderr
+
+
+def test_parquet_tables_keep_every_column_and_refuse_mixed_types_clearly(tmp_path: Path) -> None:
+    table = pd.read_parquet(io.BytesIO(parquet_bytes([{"word": "a"}, {"word": "b", "count": 2}])))
+    assert list(table.columns) == ["word", "count"] and pd.isna(table.loc[0, "count"]) and table.loc[1, "count"] == 2
+    mixed = tmp_path / "mixed.json"
+    mixed.write_text(json.dumps({"values": {"rows": [{"value": 1}, {"value": "one"}]}}), encoding="utf-8")
+    refused = qualia("export", mixed, "-f", "parquet", "-o", tmp_path / "mixed.parquet")
+    assert refused.exit_code == 1 and f"{tmp_path / 'mixed.parquet'}: cannot write" in refused.stderr
+    assert not (tmp_path / "mixed.parquet").exists()
 
 
 def test_config_new_validate_show_and_init(tmp_path: Path) -> None:

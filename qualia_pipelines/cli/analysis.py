@@ -248,6 +248,6 @@ def export(
     destination = output or result_file.with_name(f"{result_file.stem}.{name}.{fmt}")
     try:
         export_table(tables[name], destination, fmt)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError) as exc:  # pyarrow: ArrowInvalid / ArrowTypeError on mixed columns
         raise QualiaError(f"{destination}: cannot write ({exc})") from None
     console.print(f"wrote {destination} ({len(tables[name])} rows of {name})")

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import Environment
+from jinja2 import Environment, Template
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -93,8 +93,7 @@ def report_html(
         "width": 1000,
         "height": 420,
     }
-    environment = Environment(autoescape=True)
-    return environment.from_string(_TEMPLATE).render(
+    return _template().render(
         title=cleaned["metadata"].get("title") or _file_name(cleaner["source"]),
         source=cleaner["source"],
         metadata=cleaned["metadata"],
@@ -111,6 +110,12 @@ def report_html(
         provenance=_provenance(cleaner, words, sentiment),
         qualia_version=qualia_version,
     )
+
+
+@lru_cache(maxsize=1)
+def _template() -> Template:
+    """The page template, compiled once per process (compiling costs more than rendering)."""
+    return Environment(autoescape=True).from_string(_TEMPLATE)
 
 
 @lru_cache(maxsize=1)

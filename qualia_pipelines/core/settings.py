@@ -60,7 +60,7 @@ class Settings(BaseModel):
     backups: Path | None = Field(None, description="Folder for backup archives (default: <data_dir>/backups).")
     backup_retention_days: float = Field(30.0, gt=0, description="Backups older than this are pruned.")
     processing_cron: str = Field("0 * * * *", description="When the processing schedule runs (cron).")
-    batch_size: int = Field(25, ge=1, le=1000, description="Transcripts of one drop processed per Dagster run.")
+    batch_size: int = Field(50, ge=1, le=1000, description="Transcripts of one drop processed per Dagster run.")
     sensor_max_files: int = Field(
         100,
         ge=1,

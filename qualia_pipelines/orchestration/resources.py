@@ -40,7 +40,7 @@ class QualiaResource(dg.ConfigurableResource):
     inbox: str
     max_bytes: int
     plugin_dirs: list[str] = Field(default_factory=list)
-    batch_size: int = 25
+    batch_size: int = Settings.model_fields["batch_size"].default
     sensor_max_files: int = 100
     outputs: str = "data/outputs"
     backups: str = "data/backups"
