@@ -11,6 +11,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.storage.dagster_run import DagsterRunStatus
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG as RANGE_END
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as RANGE_START
 from typer.testing import CliRunner
 
 from qualia_pipelines.cli import app
@@ -22,6 +25,8 @@ from qualia_pipelines.core.backup import (
     restore_backup,
     verify_backup,
 )
+from qualia_pipelines.core.settings import Settings
+from qualia_pipelines.definitions import definitions_for
 from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, transcript
 from qualia_pipelines.orchestration.corpus_assets import report
 from qualia_pipelines.orchestration.jobs import backup_job
@@ -196,6 +201,25 @@ def test_processing_schedule_requests_missing_and_stale_partitions(project: dict
         )
         starts = [r.tags.get("dagster/asset_partition_range_start") for r in stale if r.tags]
         assert starts == ["retro_pt.txt"]
+
+
+def test_processing_schedule_leaves_partitions_an_unfinished_run_will_process(project: dict[str, Path]) -> None:
+    data = project["data"]
+    keys = ["weekly_sync_pt.vtt", "planning_en.docx"]
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions(TRANSCRIPTS.name, keys)
+        process = definitions_for(Settings(data_dir=data)).resolve_job_def("process_transcripts")
+        instance.create_run_for_job(  # a run the sensor requested, not finished yet (queued, starting or running)
+            process, status=DagsterRunStatus.NOT_STARTED, tags={"dagster/partition": "weekly_sync_pt.vtt"}
+        )
+        requests = schedule_tick(
+            processing_schedule,
+            instance=instance,
+            resources={"qualia": qualia_resource(data)},
+            scheduled_execution_time=datetime(2026, 11, 25, 3, tzinfo=UTC),
+        )
+    ranges = [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests]
+    assert ranges == [("planning_en.docx", "planning_en.docx")]  # not the queued one, and no corpus refresh yet
 
 
 def test_health_reports_plugins_breakers_and_disk(project: dict[str, Path]) -> None:

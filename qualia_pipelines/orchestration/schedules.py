@@ -1,6 +1,7 @@
 """Schedules: hourly processing of stale or missing transcripts and a corpus refresh; daily backup, run retention."""
 
 import dagster as dg
+from dagster._core.storage.partition_status_cache import AssetPartitionStatus
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, TRANSCRIPT_ASSET
@@ -23,7 +24,8 @@ RETENTION_CRON = "0 3 * * *"
 )
 def processing_schedule(context: dg.ScheduleEvaluationContext, qualia: QualiaResource) -> list[dg.RunRequest]:
     ordered = list(context.instance.get_dynamic_partitions(TRANSCRIPTS.name))
-    pending = pending_partitions(context.instance, qualia, ordered)
+    in_progress = in_progress_partitions(context.instance, qualia, ordered)
+    pending = pending_partitions(context.instance, qualia, ordered) - in_progress
     per_transcript = [dg.AssetKey(key) for key in per_transcript_assets(qualia)]
     corpus = [dg.AssetKey(key) for key in CORPUS_ASSETS]
     tick = context.scheduled_execution_time.strftime("%Y%m%dT%H%M")
@@ -31,9 +33,18 @@ def processing_schedule(context: dg.ScheduleEvaluationContext, qualia: QualiaRes
     for first, last in contiguous_ranges(ordered, pending, qualia.batch_size):
         tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
         requests.append(dg.RunRequest(asset_selection=per_transcript, run_key=f"{tick}:{first}..{last}", tags=tags))
-    if ordered:
+    if ordered and not in_progress:  # while a drop is running, the corpus sensor refreshes after it
         requests.append(dg.RunRequest(asset_selection=corpus, run_key=f"{tick}:corpus"))
     return requests
+
+
+def in_progress_partitions(instance: dg.DagsterInstance, qualia: QualiaResource, ordered: list[str]) -> set[str]:
+    """Partitions a queued or running run already plans to materialize: asking again would process them twice."""
+    busy: set[str] = set()
+    for asset in per_transcript_assets(qualia):
+        statuses = instance.get_status_by_partition(dg.AssetKey(asset), ordered, TRANSCRIPTS) or {}
+        busy |= {key for key, status in statuses.items() if status == AssetPartitionStatus.IN_PROGRESS}
+    return busy
 
 
 def per_transcript_assets(qualia: QualiaResource) -> list[str]:
