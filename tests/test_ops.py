@@ -30,8 +30,9 @@ from qualia_pipelines.definitions import definitions_for
 from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, transcript
 from qualia_pipelines.orchestration.corpus_assets import report
 from qualia_pipelines.orchestration.jobs import backup_job
-from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
+from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files
 from qualia_pipelines.orchestration.resources import QualiaIOManager, QualiaResource, registry_for
+from qualia_pipelines.orchestration.runs import planned_runs
 from qualia_pipelines.orchestration.schedules import processing_schedule
 from tests.conftest import SAMPLES, schedule_tick
 
@@ -218,8 +219,11 @@ def test_processing_schedule_leaves_partitions_an_unfinished_run_will_process(pr
             resources={"qualia": qualia_resource(data)},
             scheduled_execution_time=datetime(2026, 11, 25, 3, tzinfo=UTC),
         )
+        planned = planned_runs(instance, qualia_resource(data), inbox_files(data / "inbox"), process_all=False)
     ranges = [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests]
     assert ranges == [("planning_en.docx", "planning_en.docx")]  # not the queued one, and no corpus refresh yet
+    taken_by_qualia_run = {key for run in planned for key in run.keys}  # all but the queued one
+    assert taken_by_qualia_run == {"planning_en.docx", "customer_interview_en.vtt", "retro_pt.txt"}
 
 
 def test_health_reports_plugins_breakers_and_disk(project: dict[str, Path]) -> None:
