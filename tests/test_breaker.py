@@ -27,3 +27,8 @@ def test_half_open_after_cool_down_then_success_closes_and_failure_reopens() -> 
 
 def test_successes_while_closed_keep_it_closed() -> None:
     assert breaker_status([(0, False), (1, True), (2, False), (3, True)], POLICY, 4).state == "closed"
+
+
+def test_successes_without_failures_are_the_same_as_no_history() -> None:
+    """Why the instance's successes are only read when there are failures to replay them against."""
+    assert breaker_status([(t, True) for t in range(0, 500, 7)], POLICY, 600) == breaker_status([], POLICY, 600)

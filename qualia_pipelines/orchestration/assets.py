@@ -193,11 +193,12 @@ def plugin_breaker(instance: dg.DagsterInstance, plugin_id: str, qualia: QualiaR
         dg.EventRecordsFilter(event_type=dg.DagsterEventType.STEP_FAILURE, after_timestamp=since),
         limit=_BREAKER_HISTORY,
     )
-    successes = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(plugin_id), after_timestamp=since), limit=_BREAKER_HISTORY
-    ).records
     outcomes = [(r.timestamp, False) for r in failures if r.event_log_entry.step_key == plugin_id]
-    outcomes += [(r.timestamp, True) for r in successes]
+    if outcomes:  # successes only matter after failures (they close a half-open breaker): usually not read at all
+        successes = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(plugin_id), after_timestamp=since), limit=_BREAKER_HISTORY
+        ).records
+        outcomes += [(r.timestamp, True) for r in successes]
     return breaker_status(outcomes, policy, now)
 
 
