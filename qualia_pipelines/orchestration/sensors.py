@@ -9,7 +9,7 @@ from typing import Any
 
 import dagster as dg
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
-from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from qualia_pipelines.core.alerts import Alert
@@ -196,7 +196,7 @@ def corpus_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         return dg.SensorResult(skip_reason="corpus tables are up to date")
     busy = [
         record.dagster_run.job_name
-        for record in context.instance.get_run_records(dg.RunsFilter(statuses=list(IN_PROGRESS_RUN_STATUSES)))
+        for record in context.instance.get_run_records(dg.RunsFilter(statuses=list(NOT_FINISHED_STATUSES)))
         if record.dagster_run.job_name != BACKUP_JOB_NAME
     ]
     if busy:
