@@ -18,7 +18,7 @@ from qualia_pipelines.core.storage import write_text_atomic
 from qualia_pipelines.orchestration.jobs import CORPUS_JOB_NAME, PROCESS_JOB_NAME
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
 from qualia_pipelines.orchestration.resources import QualiaResource
-from qualia_pipelines.orchestration.schedules import in_progress_partitions, pending_partitions
+from qualia_pipelines.orchestration.schedules import pending_partitions
 from qualia_pipelines.orchestration.sensors import record_arrivals, transcript_run_requests
 
 INSTANCE_YAML = "# Created by Qualia. Telemetry off: nothing leaves this machine.\ntelemetry:\n  enabled: false\n"
@@ -97,12 +97,7 @@ def planned_runs(
     existing = set(instance.get_dynamic_partitions(TRANSCRIPTS.name))
     instance.add_dynamic_partitions(TRANSCRIPTS.name, sorted(set(files) - existing))
     ordered = list(instance.get_dynamic_partitions(TRANSCRIPTS.name))
-    if process_all:
-        wanted = set(files)
-    else:  # a transcript a queued or running run (the daemon's, the API's) will process is left to it
-        wanted = (
-            pending_partitions(instance, qualia, ordered) - in_progress_partitions(instance, qualia, ordered)
-        ) & set(files)
+    wanted = set(files) if process_all else pending_partitions(instance, qualia, ordered) & set(files)
     hashes = {key: arrived.get(key, "") for key in wanted}
     requests = transcript_run_requests(ordered, hashes, unreadable & wanted, qualia.batch_size)
     return [PlannedRun(make_new_run_id(), request, _keys_of(request, ordered)) for request in requests]

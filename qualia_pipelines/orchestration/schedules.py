@@ -9,6 +9,7 @@ from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, REPORT_A
 from qualia_pipelines.orchestration.jobs import backup_job, prune_runs_job
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges
 from qualia_pipelines.orchestration.resources import QualiaResource, current_settings
+from qualia_pipelines.orchestration.sensors import unfinished_runs
 
 BACKUP_CRON = "0 2 * * *"
 RETENTION_CRON = "0 3 * * *"
@@ -24,8 +25,7 @@ RETENTION_CRON = "0 3 * * *"
 )
 def processing_schedule(context: dg.ScheduleEvaluationContext, qualia: QualiaResource) -> list[dg.RunRequest]:
     ordered = list(context.instance.get_dynamic_partitions(TRANSCRIPTS.name))
-    in_progress = in_progress_partitions(context.instance, qualia, ordered)
-    pending = pending_partitions(context.instance, qualia, ordered) - in_progress
+    pending = pending_partitions(context.instance, qualia, ordered)
     per_transcript = [dg.AssetKey(key) for key in per_transcript_assets(qualia)]
     corpus = [dg.AssetKey(key) for key in CORPUS_ASSETS]
     tick = context.scheduled_execution_time.strftime("%Y%m%dT%H%M")
@@ -33,12 +33,12 @@ def processing_schedule(context: dg.ScheduleEvaluationContext, qualia: QualiaRes
     for first, last in contiguous_ranges(ordered, pending, qualia.batch_size):
         tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
         requests.append(dg.RunRequest(asset_selection=per_transcript, run_key=f"{tick}:{first}..{last}", tags=tags))
-    if ordered and not in_progress:  # while a drop is running, the corpus sensor refreshes after it
+    if ordered and not unfinished_runs(context.instance):  # while a drop runs, the corpus sensor refreshes after it
         requests.append(dg.RunRequest(asset_selection=corpus, run_key=f"{tick}:corpus"))
     return requests
 
 
-def in_progress_partitions(instance: dg.DagsterInstance, qualia: QualiaResource, ordered: list[str]) -> set[str]:
+def _in_progress_partitions(instance: dg.DagsterInstance, qualia: QualiaResource, ordered: list[str]) -> set[str]:
     """Partitions a queued or running run already plans to materialize: asking again would process them twice."""
     busy: set[str] = set()
     for asset in per_transcript_assets(qualia):
@@ -52,7 +52,10 @@ def per_transcript_assets(qualia: QualiaResource) -> list[str]:
 
 
 def pending_partitions(instance: dg.DagsterInstance, qualia: QualiaResource, ordered: list[str]) -> set[str]:
-    """Partitions some per-transcript asset lacks, or whose file was seen changing after it was parsed."""
+    """Partitions some per-transcript asset lacks, or whose file was seen changing after it was parsed.
+
+    Those that a queued or running run (the daemon's, the API's) will already process are left to it.
+    """
     complete = set(ordered)
     for asset in per_transcript_assets(qualia):
         complete &= instance.get_materialized_partitions(dg.AssetKey(asset))
@@ -66,7 +69,7 @@ def pending_partitions(instance: dg.DagsterInstance, qualia: QualiaResource, ord
         ).records
         if seen and parsed and seen[0].timestamp > parsed[0].timestamp:
             pending.add(key)
-    return pending
+    return pending - _in_progress_partitions(instance, qualia, ordered)
 
 
 backup_schedule = dg.ScheduleDefinition(

@@ -194,14 +194,19 @@ def corpus_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         return dg.SensorResult(skip_reason="no transcript processed yet")
     if newest_input < (_latest_storage_id(context.instance, CORPUS_ASSETS) or 0):
         return dg.SensorResult(skip_reason="corpus tables are up to date")
-    busy = [
-        record.dagster_run.job_name
-        for record in context.instance.get_run_records(dg.RunsFilter(statuses=list(NOT_FINISHED_STATUSES)))
-        if record.dagster_run.job_name != BACKUP_JOB_NAME
-    ]
+    busy = unfinished_runs(context.instance)
     if busy:
         return dg.SensorResult(skip_reason=f"waiting for {len(busy)} run(s) to finish before refreshing the corpus")
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"corpus-after-{newest_input}")])
+
+
+def unfinished_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Job names of the runs a corpus refresh waits for: every unfinished run but a backup."""
+    return [
+        record.dagster_run.job_name
+        for record in instance.get_run_records(dg.RunsFilter(statuses=list(NOT_FINISHED_STATUSES)))
+        if record.dagster_run.job_name != BACKUP_JOB_NAME
+    ]
 
 
 def _latest_storage_id(instance: dg.DagsterInstance, assets: Iterable[str]) -> int | None:
