@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from qualia_pipelines.core.contract import Parameter, Plugin, PluginInputError
-from qualia_pipelines.core.figures import figure_rendering
+from qualia_pipelines.core.figures import figure_rendering, new_figure
 from qualia_pipelines.core.shapes import word_counts
 
 CHART_TYPES = ("bar", "horizontal_bar", "line", "area", "pie", "treemap", "sunburst")
@@ -80,10 +80,9 @@ def frequency_figure(top: list[tuple[str, float]], params: Mapping[str, Any]) ->
             marker_colors=["#ffffff", *colours],
             hovertemplate=hover,
         )
-    figure = go.Figure(trace)
+    figure = new_figure(trace)
     figure.update_layout(
         title=params["title"] or f"Most frequent words (top {len(top)})",
-        template="plotly_white",
         width=params["width"],
         height=params["height"],
         margin={"l": 60, "r": 30, "t": 60, "b": 60},

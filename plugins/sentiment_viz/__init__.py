@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from qualia_pipelines.core.contract import Parameter, Plugin
-from qualia_pipelines.core.figures import figure_rendering
+from qualia_pipelines.core.figures import figure_rendering, new_figure
 from qualia_pipelines.core.shapes import sentiment_record
 
 SCHEMES = {
@@ -24,7 +24,6 @@ def run(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def sentiment_figure(record: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     colours = SCHEMES[params["color_scheme"]]
@@ -35,6 +34,7 @@ def sentiment_figure(record: Mapping[str, Any], params: Mapping[str, Any]) -> An
             cols=2,
             specs=[[{"type": "indicator"}, {"type": "xy"}], [{"type": "xy", "colspan": 2}, None]],
             subplot_titles=("Overall polarity", "Labels", "Polarity over the meeting"),
+            figure=new_figure(),
         )
         figure.add_trace(gauge_trace(record, colours), row=1, col=1)
         figure.add_trace(distribution_trace(record, colours), row=1, col=2)
@@ -47,7 +47,7 @@ def sentiment_figure(record: Mapping[str, Any], params: Mapping[str, Any]) -> An
             "distribution": lambda: [distribution_trace(record, colours)],
             "by_speaker": lambda: speaker_traces(record, colours),
         }
-        figure = go.Figure(builders[chart]())
+        figure = new_figure(builders[chart]())
         if chart == "by_speaker":
             figure.update_layout(barmode="stack", xaxis_title="utterances")
         if chart == "timeline":
@@ -57,7 +57,6 @@ def sentiment_figure(record: Mapping[str, Any], params: Mapping[str, Any]) -> An
     headline = f"{record['sentiment_label']} (polarity {record['polarity']:+.2f}, {record.get('engine', '')})"
     figure.update_layout(
         title=f"Sentiment: {headline}",
-        template="plotly_white",
         width=params["width"],
         height=params["height"],
     )

@@ -15,6 +15,8 @@ from typing import Any
 
 from jinja2 import Environment, Template
 
+from qualia_pipelines.core.figures import figure_fragment
+
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Qualia report: {{ title }}</title>
@@ -103,8 +105,8 @@ def report_html(
         words=analysis,
         sentiment=mood,
         wordcloud=base64.b64encode(wordcloud_png).decode("ascii") if wordcloud_png else "",
-        frequency_chart=_fragment(frequency_figure(top, chart_params)) if top else "<p>No words to chart.</p>",
-        sentiment_chart=_fragment(sentiment_figure(mood, timeline_params)),
+        frequency_chart=figure_fragment(frequency_figure(top, chart_params)) if top else "<p>No words to chart.</p>",
+        sentiment_chart=figure_fragment(sentiment_figure(mood, timeline_params)),
         plotly_js=_inline_plotly_js(),
         content_hash=cleaner["content_hash"],
         provenance=_provenance(cleaner, words, sentiment),
@@ -124,10 +126,6 @@ def _inline_plotly_js() -> str:
     from qualia_pipelines.core.figures import plotly_js_path
 
     return plotly_js_path().read_text(encoding="utf-8").replace("</script>", "<\\/script>")
-
-
-def _fragment(figure: Any) -> str:
-    return figure.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
 
 
 def _file_name(source: str) -> str:
