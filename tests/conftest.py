@@ -40,6 +40,7 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         "QUALIA_PLUGIN_PATH",
         "QUALIA_MAX_FILE_MB",
         "DAGSTER_HOME",
+        "DAGSTER_EVENT_BATCH_SIZE",
         "QUALIA_API_KEYS",
         "QUALIA_RATE_LIMIT_PER_MINUTE",
         "QUALIA_CORS_ORIGINS",

@@ -16,6 +16,7 @@ from qualia_pipelines.cli import app
 from qualia_pipelines.core.backup import BackupError, create_backup, list_backups, restore_backup, verify_backup
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.definitions import definitions_for
+from qualia_pipelines.orchestration.instance import INSTANCE_CLASS, BatchingSqliteEventLogStorage
 from qualia_pipelines.orchestration.jobs import BACKUP_JOB_NAME, PRUNE_JOB_NAME
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
 from qualia_pipelines.orchestration.runs import (
@@ -45,6 +46,8 @@ def test_the_sqlite_instance_config_turns_on_monitoring_retries_and_a_run_queue(
         assert instance.run_coordinator.dequeue_interval_seconds == 1
         assert postgres_url(instance) is None
         assert type(instance.run_storage).__name__ == "SqliteRunStorage"
+        assert isinstance(instance.event_log_storage, BatchingSqliteEventLogStorage)
+    assert instance_yaml("dagster.yaml")["instance_class"] == INSTANCE_CLASS
 
 
 def test_the_postgres_config_differs_from_the_sqlite_one_only_in_its_storage() -> None:

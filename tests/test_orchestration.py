@@ -22,6 +22,7 @@ from qualia_pipelines.core.figures import plotly_js_path
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.definitions import definitions_for
 from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, plugin_breaker, transcript
+from qualia_pipelines.orchestration.instance import INSTANCE_CLASS
 from qualia_pipelines.orchestration.jobs import process_transcripts
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges
 from qualia_pipelines.orchestration.resources import AlertsResource, QualiaIOManager, QualiaResource, registry_for
@@ -42,7 +43,7 @@ RANGE_END = "dagster/asset_partition_range_end"
 def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
     home = tmp_path / "dagster_home"
     home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home)) as test_instance:
+    with dg.instance_for_test(temp_dir=str(home), overrides={"instance_class": INSTANCE_CLASS}) as test_instance:
         yield test_instance
 
 

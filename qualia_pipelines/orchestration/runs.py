@@ -10,18 +10,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import yaml
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster._core.utils import make_new_run_id
 
 from qualia_pipelines.core.contract import QualiaError
 from qualia_pipelines.core.storage import write_text_atomic
+from qualia_pipelines.orchestration.instance import INSTANCE_CLASS
 from qualia_pipelines.orchestration.jobs import CORPUS_JOB_NAME, PROCESS_JOB_NAME
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
 from qualia_pipelines.orchestration.resources import QualiaResource
 from qualia_pipelines.orchestration.schedules import pending_partitions
 from qualia_pipelines.orchestration.sensors import record_arrivals, transcript_run_requests
 
-INSTANCE_YAML = "# Created by Qualia. Telemetry off: nothing leaves this machine.\ntelemetry:\n  enabled: false\n"
+INSTANCE_YAML = "# Created by Qualia. Telemetry off: nothing leaves this machine.\n" + yaml.safe_dump(
+    {"telemetry": {"enabled": False}, "instance_class": INSTANCE_CLASS}, sort_keys=False
+)
 
 
 def open_instance(home: Path) -> dg.DagsterInstance:

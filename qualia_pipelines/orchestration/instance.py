@@ -1,0 +1,95 @@
+"""Qualia's Dagster instance on SQLite: the stock storage, with each batch of asset events in one transaction.
+
+Dagster's SQLite event log opens a connection and commits once per event, twice
+for asset events (run shard and cross-run index). A range run of 50 transcripts
+plans and materializes hundreds of asset partitions, so those commits were the
+largest orchestration cost per transcript. Dagster already hands such events
+over in batches (all planned events of a run, all materializations of a step)
+when ``DAGSTER_EVENT_BATCH_SIZE`` is set; this storage writes each batch with
+the same statements as the stock one, in one transaction per shard.
+
+``dagster.yaml`` selects it with ``instance_class`` (see ops/dagster.yaml); the
+storage location stays Dagster's default under the instance directory, so an
+instance can switch to or from the stock class at any time. PostgreSQL
+instances (``storage: postgres``) are not affected.
+"""
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+from dagster import DagsterInstance
+from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS
+from dagster._core.events.log import EventLogEntry
+from dagster._core.instance.ref import InstanceRef
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.sqlalchemy_compat import db_result
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+from dagster._serdes import ConfigurableClassData
+
+BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"
+EVENT_BATCH_SIZE = 200
+INSTANCE_CLASS = {"module": __name__, "class": "QualiaInstance"}  # dagster.yaml's `instance_class`
+
+
+class QualiaInstance(DagsterInstance):
+    """A DagsterInstance whose default (SQLite) storage is :class:`BatchingSqliteStorage`."""
+
+    @classmethod
+    def config_schema(cls) -> dict[str, Any]:
+        return {}
+
+    @staticmethod
+    def config_defaults(base_dir: str) -> Mapping[str, ConfigurableClassData | None]:
+        storage = ConfigurableClassData(__name__, BatchingSqliteStorage.__name__, yaml.dump({"base_dir": base_dir}))
+        return {**InstanceRef.config_defaults(base_dir), "storage": storage}
+
+
+class BatchingSqliteStorage(DagsterSqliteStorage):
+    """Dagster's SQLite storage (same files) with :class:`BatchingSqliteEventLogStorage` as its event log."""
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
+        super().__init__(base_dir, inst_data)
+        self._event_log_storage = BatchingSqliteEventLogStorage(self._event_log_storage._base_dir)
+        # Dagster batches events only when this is set; processes using this storage want it
+        os.environ.setdefault(BATCH_SIZE_ENV, str(EVENT_BATCH_SIZE))
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]) -> Any:
+        return cls.from_local(inst_data=inst_data, **config_value)
+
+
+class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
+    """Writes a batch of one run's asset events as ``store_event`` would, in one transaction per shard."""
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        if not _batchable(events):
+            super().store_event_batch(events)
+            return
+        statements = [self.prepare_insert_event(event) for event in events]
+        with self.run_connection(events[0].run_id) as conn:
+            for statement in statements:
+                conn.execute(statement)
+        checks = []
+        with self.index_transaction() as conn:  # mirrored into the cross-run index, as store_event does
+            for event, statement in zip(events, statements, strict=True):
+                if event.dagster_event_type in ASSET_EVENTS:
+                    with db_result(conn, statement) as result:
+                        event_id = result.inserted_primary_key[0]
+                    self._store_asset_event_tags(conn, [event], [event_id])
+                    self._store_asset_event(conn, event, event_id)
+                elif event.dagster_event_type in ASSET_CHECK_EVENTS:
+                    with db_result(conn, statement) as result:
+                        checks.append((event, result.inserted_primary_key[0]))
+        for event, event_id in checks:  # opens its own index connection: after the transaction above
+            self.store_asset_check_event(event, event_id)
+
+
+def _batchable(events: Sequence[EventLogEntry]) -> bool:
+    """Asset and asset-check events of one run (what Dagster batches); anything else goes event by event."""
+    return (
+        bool(events)
+        and len({event.run_id for event in events}) == 1
+        and all(event.dagster_event_type in ASSET_EVENTS | ASSET_CHECK_EVENTS for event in events)
+    )

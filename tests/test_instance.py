@@ -1,0 +1,124 @@
+"""Qualia's Dagster instance: batched SQLite event writes leave exactly what Dagster's own storage leaves."""
+
+import shutil
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from qualia_pipelines.orchestration import instance as qualia_instance
+from qualia_pipelines.orchestration.instance import (
+    BATCH_SIZE_ENV,
+    BatchingSqliteEventLogStorage,
+    QualiaInstance,
+)
+from qualia_pipelines.orchestration.runs import open_instance
+from tests.conftest import OPS
+
+LETTERS = dg.StaticPartitionsDefinition(["a", "b", "c", "d"])
+RANGE = {"dagster/asset_partition_range_start": "a", "dagster/asset_partition_range_end": "d"}
+
+
+@dg.asset(partitions_def=LETTERS, backfill_policy=dg.BackfillPolicy.single_run())
+def letters(context: dg.AssetExecutionContext) -> dg.Output:
+    return dg.Output({key: key.upper() for key in context.partition_keys}, metadata={"count": 4})
+
+
+@dg.asset(
+    partitions_def=LETTERS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[letters],
+    check_specs=[dg.AssetCheckSpec("not_empty", asset="doubled")],
+)
+def doubled(context: dg.AssetExecutionContext) -> Any:
+    yield dg.AssetObservation(asset_key="doubled", metadata={"seen": len(context.partition_keys)})
+    yield dg.Output({key: key * 2 for key in context.partition_keys}, metadata={"length": 2})
+    yield dg.AssetCheckResult(check_name="not_empty", passed=True)
+
+
+def what_was_recorded(instance: dg.DagsterInstance, run_id: str) -> dict[str, Any]:
+    """Everything the UI reads about the run: its event log, asset partitions, latest events, checks."""
+    recorded: dict[str, Any] = {"run_events": Counter(e.dagster_event_type for e in instance.all_logs(run_id))}
+    for name in ("letters", "doubled"):
+        key = dg.AssetKey(name)
+        materializations = instance.fetch_materializations(key, limit=100).records
+        latest = instance.get_latest_materialization_event(key)
+        recorded[name] = {
+            "materialized": instance.get_materialized_partitions(key),
+            "partitions": sorted(r.partition_key for r in materializations),
+            "tag_keys": sorted(
+                tuple(sorted(r.asset_materialization.tags)) for r in materializations
+            ),  # values: per run
+            "planned": [
+                p for p in LETTERS.get_partition_keys() if instance.get_latest_planned_materialization_info(key, p)
+            ],
+            "latest": latest.dagster_event.partition if latest and latest.dagster_event else None,
+            "indexed_tags": sorted(tuple(sorted(tags)) for tags in instance.get_event_tags_for_asset(key)),
+            "status": instance.get_status_by_partition(key, LETTERS.get_partition_keys(), LETTERS),
+        }
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(dg.AssetKey("doubled"), "not_empty"), limit=10
+    )
+    recorded["checks"] = [(record.status.value, record.run_id == run_id) for record in history]
+    return recorded
+
+
+def materialize_range(instance: dg.DagsterInstance) -> dict[str, Any]:
+    definitions = dg.Definitions(assets=[letters, doubled], resources={"io_manager": dg.mem_io_manager})
+    job = definitions.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(instance=instance, tags=RANGE)
+    assert result.success
+    return what_was_recorded(instance, result.run_id)
+
+
+def test_batched_writes_record_what_the_stock_sqlite_storage_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+    store_batch = BatchingSqliteEventLogStorage.store_event_batch
+
+    def counting(storage: BatchingSqliteEventLogStorage, events: Sequence[Any]) -> None:
+        if qualia_instance._batchable(events):
+            batches.append(len(events))
+        store_batch(storage, events)
+
+    monkeypatch.setattr(BatchingSqliteEventLogStorage, "store_event_batch", counting)
+    (tmp_path / "stock").mkdir()
+    with dg.DagsterInstance.from_config(str(tmp_path / "stock")) as stock:
+        assert type(stock.event_log_storage).__name__ == "SqliteEventLogStorage"
+        expected = materialize_range(stock)
+    assert batches == []
+    shutil.copy(OPS / "dagster.yaml", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as batching:
+        assert isinstance(batching, QualiaInstance)
+        assert isinstance(batching.event_log_storage, BatchingSqliteEventLogStorage)
+        recorded = materialize_range(batching)
+    assert recorded == expected
+    assert expected["letters"]["materialized"] == {"a", "b", "c", "d"}
+    assert expected["doubled"]["planned"] == ["a", "b", "c", "d"]
+    assert expected["checks"] == [("SUCCEEDED", True)]
+    assert batches and max(batches) >= 8, batches  # planned events of the run, each step's materializations
+    assert (tmp_path / "history" / "runs" / "index.db").exists()  # Dagster's own place: the stock class reopens it
+
+
+def test_an_instance_can_switch_between_the_stock_and_the_batching_class(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_instance(tmp_path) as batching:
+        assert isinstance(batching, QualiaInstance)
+        first = materialize_range(batching)
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as stock:
+        assert not isinstance(stock, QualiaInstance)
+        assert what_was_recorded(stock, stock.get_runs()[0].run_id) == first
+
+
+def test_only_sqlite_storage_is_replaced(postgres_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(BATCH_SIZE_ENV, raising=False)
+    with dg.DagsterInstance.get() as instance:
+        assert isinstance(instance, QualiaInstance)
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        materialize_range(instance)
