@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from qualia_plugins.teams_cleaner.cleaning import SYSTEM_MESSAGE, SYSTEM_WORDS
 
 from qualia_pipelines.core.naming import transcript_key
 from qualia_pipelines.core.readers import TranscriptError, transcript_from_bytes
@@ -39,3 +42,11 @@ def test_keys_that_slugify_alike_stay_distinct() -> None:
     assert len({transcript_key(name) for name in names}) == len(names)
     assert transcript_key("weekly_sync_pt.vtt") == "weekly_sync_pt.vtt"
     assert transcript_key("Reunião 1.vtt").startswith("reuniao-1-vtt-")
+
+
+@settings(max_examples=300, deadline=None)
+@given(message=st.from_regex(re.compile(SYSTEM_MESSAGE.pattern), fullmatch=True))
+def test_every_system_message_contains_a_word_of_the_quick_check(message: str) -> None:
+    """teams_cleaner skips the full match for text without any of SYSTEM_WORDS: no system message may lack one."""
+    for spelling in (message, message.upper(), message.title()):
+        assert SYSTEM_MESSAGE.fullmatch(spelling) is None or any(word in spelling.lower() for word in SYSTEM_WORDS)

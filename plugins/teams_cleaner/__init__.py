@@ -21,8 +21,9 @@ def run(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(transcript, Transcript):
         raise PluginInputError(f"teams_cleaner needs a Transcript, got {type(transcript).__name__}")
     segments = list(transcript.segments)
-    system = [s for s in segments if is_system_message(s)] if params["remove_system_messages"] else []
-    segments = [s for s in segments if s not in system] if system else segments
+    system = [is_system_message(s) for s in segments] if params["remove_system_messages"] else []
+    removed = sum(system)
+    segments = [s for s, is_system in zip(segments, system, strict=True) if not is_system] if removed else segments
     if params["normalize_speakers"]:
         segments = with_normalised_speakers(segments)
     short = [s for s in segments if s.word_count < params["min_utterance_words"]]
@@ -38,7 +39,7 @@ def run(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
             "text": rendered_text(segments, with_timestamps=not params["remove_timestamps"]),
         },
         "speakers": speakers,
-        "quality_report": quality_report(transcript, segments, len(system), len(short)),
+        "quality_report": quality_report(transcript, segments, removed, len(short)),
         "metadata": meeting_metadata(transcript, segments, speakers),
         "document_variants": speaker_texts(segments) if params["create_variants"] else {},
     }

@@ -31,6 +31,9 @@ SYSTEM_MESSAGE = re.compile(
     ),
     re.IGNORECASE,
 )
+# Every SYSTEM_MESSAGE alternative contains one of these words (lower case): a substring check rules out
+# most utterances ~10x faster than the full match, which backtracks over the name (a test keeps them in step).
+SYSTEM_WORDS = ("record", "transcri", "joined", "left", "present", "grava", "entrou", "saiu")
 
 
 @lru_cache(maxsize=4096)
@@ -42,7 +45,12 @@ def folded_name(name: str) -> str:
 def is_system_message(segment: Segment) -> bool:
     if segment.speaker and folded_name(segment.speaker) in SYSTEM_SPEAKERS:
         return True
-    return SYSTEM_MESSAGE.fullmatch(segment.text.strip().rstrip(".!")) is not None
+    return _has_system_word(segment.text) and SYSTEM_MESSAGE.fullmatch(segment.text.strip().rstrip(".!")) is not None
+
+
+def _has_system_word(text: str) -> bool:
+    lowered = text.lower()
+    return any(word in lowered for word in SYSTEM_WORDS)
 
 
 def tidy_name(name: str) -> str:

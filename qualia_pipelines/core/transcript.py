@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -15,7 +16,7 @@ class Segment:
     end: float | None
     text: str
 
-    @property
+    @cached_property
     def word_count(self) -> int:
         return len(self.text.split())
 
