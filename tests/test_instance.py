@@ -46,6 +46,7 @@ def what_was_recorded(instance: dg.DagsterInstance, run_id: str) -> dict[str, An
         key = dg.AssetKey(name)
         materializations = instance.fetch_materializations(key, limit=100).records
         latest = instance.get_latest_materialization_event(key)
+        entry = instance.get_asset_records([key])[0].asset_entry
         recorded[name] = {
             "materialized": instance.get_materialized_partitions(key),
             "partitions": sorted(r.partition_key for r in materializations),
@@ -56,6 +57,11 @@ def what_was_recorded(instance: dg.DagsterInstance, run_id: str) -> dict[str, An
                 p for p in LETTERS.get_partition_keys() if instance.get_latest_planned_materialization_info(key, p)
             ],
             "latest": latest.dagster_event.partition if latest and latest.dagster_event else None,
+            "asset_row": (
+                entry.last_run_id == run_id,
+                entry.last_materialization_record.storage_id == materializations[0].storage_id,
+                entry.last_materialization_record.partition_key,
+            ),
             "indexed_tags": sorted(tuple(sorted(tags)) for tags in instance.get_event_tags_for_asset(key)),
             "status": instance.get_status_by_partition(key, LETTERS.get_partition_keys(), LETTERS),
         }

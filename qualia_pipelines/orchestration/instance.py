@@ -61,7 +61,11 @@ class BatchingSqliteStorage(DagsterSqliteStorage):
 
 
 class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
-    """Writes a batch of one run's asset events as ``store_event`` would, in one transaction per shard."""
+    """Stores a batch of one run's asset events in one transaction per shard, leaving what ``store_event`` leaves.
+
+    Each event's rows and tags are inserted as by ``store_event``; the asset's own row, which every
+    event overwrites, is updated once per asset and event type (see ``_last_per_asset_and_type``).
+    """
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         if not _batchable(events):
@@ -71,19 +75,30 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         with self.run_connection(events[0].run_id) as conn:
             for statement in statements:
                 conn.execute(statement)
-        checks = []
+        assets: list[tuple[EventLogEntry, int]] = []
+        checks: list[tuple[EventLogEntry, int]] = []
         with self.index_transaction() as conn:  # mirrored into the cross-run index, as store_event does
             for event, statement in zip(events, statements, strict=True):
-                if event.dagster_event_type in ASSET_EVENTS:
-                    with db_result(conn, statement) as result:
-                        event_id = result.inserted_primary_key[0]
-                    self._store_asset_event_tags(conn, [event], [event_id])
-                    self._store_asset_event(conn, event, event_id)
-                elif event.dagster_event_type in ASSET_CHECK_EVENTS:
-                    with db_result(conn, statement) as result:
-                        checks.append((event, result.inserted_primary_key[0]))
+                with db_result(conn, statement) as result:
+                    stored = (event, result.inserted_primary_key[0])
+                (assets if event.dagster_event_type in ASSET_EVENTS else checks).append(stored)
+            if assets:
+                self._store_asset_event_tags(conn, [event for event, _ in assets], [id_ for _, id_ in assets])
+            for event, event_id in _last_per_asset_and_type(assets):
+                self._store_asset_event(conn, event, event_id)
         for event, event_id in checks:  # opens its own index connection: after the transaction above
             self.store_asset_check_event(event, event_id)
+
+
+def _last_per_asset_and_type(stored: list[tuple[EventLogEntry, int]]) -> list[tuple[EventLogEntry, int]]:
+    """The events that decide each asset's row: each row update overwrites the same columns as the last one
+    of its type, so applying the last event per (asset, type) in order leaves the row as applying them all."""
+    last: dict[tuple[Any, Any], tuple[EventLogEntry, int]] = {}
+    for event, event_id in stored:
+        key = (event.dagster_event.asset_key if event.dagster_event else None, event.dagster_event_type)
+        last.pop(key, None)  # re-inserted at the end: dicts keep the order of the last occurrences
+        last[key] = (event, event_id)
+    return list(last.values())
 
 
 def _batchable(events: Sequence[EventLogEntry]) -> bool:
