@@ -34,6 +34,7 @@ SYSTEM_MESSAGE = re.compile(
 # Every SYSTEM_MESSAGE alternative contains one of these words (lower case): a substring check rules out
 # most utterances ~10x faster than the full match, which backtracks over the name (a test keeps them in step).
 SYSTEM_WORDS = ("record", "transcri", "joined", "left", "present", "grava", "entrou", "saiu")
+_SYSTEM_WORD = re.compile("|".join(SYSTEM_WORDS))  # case-sensitive, on lower-cased text: far faster than IGNORECASE
 
 
 @lru_cache(maxsize=4096)
@@ -49,8 +50,7 @@ def is_system_message(segment: Segment) -> bool:
 
 
 def _has_system_word(text: str) -> bool:
-    lowered = text.lower()
-    return any(word in lowered for word in SYSTEM_WORDS)
+    return _SYSTEM_WORD.search(text.lower()) is not None
 
 
 def tidy_name(name: str) -> str:
@@ -78,8 +78,11 @@ def canonical_speakers(segments: list[Segment]) -> dict[str, str]:
 
 def with_normalised_speakers(segments: list[Segment]) -> list[Segment]:
     mapping = canonical_speakers(segments)
+    spelled = {name: mapping[tidy_name(name)] for name in {s.speaker for s in segments if s.speaker}}
     return [
-        replace(segment, speaker=mapping[tidy_name(segment.speaker)]) if segment.speaker else segment
+        replace(segment, speaker=spelled[segment.speaker])
+        if segment.speaker and spelled[segment.speaker] != segment.speaker
+        else segment
         for segment in segments
     ]
 

@@ -23,7 +23,7 @@ _VTT_SKIPPED_BLOCKS = ("NOTE", "STYLE", "REGION")
 
 def seconds_from_clock(hours: str | None, minutes: str, seconds: str, fraction: str = "0") -> float:
     """Seconds from clock parts; the fraction is read as decimal digits (``5`` = 0.5 s)."""
-    return int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds) + float(f"0.{fraction}")
+    return int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds) + int(fraction) / 10 ** len(fraction)
 
 
 def parse_vtt(text: str, source: str) -> list[Segment]:
@@ -51,7 +51,7 @@ def looks_like_srt(text: str) -> bool:
 def _parse_cue_blocks(lines: list[str], source: str, first_line_number: int, voice_tags: bool) -> list[Segment]:
     segments: list[Segment] = []
     for number, block in _blocks(lines, first_line_number):
-        timing_index = next((i for i, line in enumerate(block) if "-->" in line), None)
+        timing_index = _timing_index(block)
         if timing_index is None:
             if block[0].split(" ")[0] in _VTT_SKIPPED_BLOCKS:
                 continue
@@ -66,6 +66,14 @@ def _parse_cue_blocks(lines: list[str], source: str, first_line_number: int, voi
         if body:
             segments.append(Segment(speaker=speaker, start=start, end=end, text=body))
     return segments
+
+
+def _timing_index(block: list[str]) -> int | None:
+    """The index of the block's ``-->`` line: the first or second line in every well-formed cue."""
+    for index, line in enumerate(block):
+        if "-->" in line:
+            return index
+    return None
 
 
 def _blocks(lines: list[str], first_line_number: int) -> list[tuple[int, list[str]]]:
