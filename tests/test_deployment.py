@@ -44,6 +44,7 @@ def test_the_sqlite_instance_config_turns_on_monitoring_retries_and_a_run_queue(
         assert not instance.run_retries_retry_on_asset_or_op_failure
         assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 2
         assert instance.run_coordinator.dequeue_interval_seconds == 1
+        assert instance.get_settings("sensors")["use_threads"] and instance.get_settings("schedules")["use_threads"]
         assert postgres_url(instance) is None
         assert type(instance.run_storage).__name__ == "SqliteRunStorage"
         assert isinstance(instance.event_log_storage, BatchingSqliteEventLogStorage)

@@ -107,8 +107,8 @@ def report(
     for key in context.partition_keys:
         cloud = wordcloud_viz.get(key)
         png = cloud.read_bytes() if cloud is not None and cloud.suffix == ".png" else None
-        html = report_html(teams_cleaner[key], word_frequency[key], sentiment_analyzer[key], png, __version__)
-        pages[key] = {"report": Rendering(html.encode("utf-8"), "text/html", "html")}
+        page = report_html(teams_cleaner[key], word_frequency[key], sentiment_analyzer[key], png, __version__)
+        pages[key] = {"report": Rendering(page, "text/html", "html")}
     return dg.Output(pages, metadata={"reports": len(pages)})
 
 

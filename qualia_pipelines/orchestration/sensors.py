@@ -28,6 +28,10 @@ from qualia_pipelines.orchestration.partitions import (
 from qualia_pipelines.orchestration.resources import AlertsResource, QualiaResource
 
 INBOX_INTERVAL_S = int(os.environ.get("QUALIA_SENSOR_INTERVAL_S", "10"))
+# Checked at every pass of the daemon's sensor loop (one per 5 s): a minimum equal to the loop's period
+# lets a pass fall just short of it and skip, so a drop's refresh waited up to two passes. A check is
+# a few indexed queries.
+CORPUS_INTERVAL_S = 1
 BREAKER_INTERVAL_S = 30
 
 
@@ -183,7 +187,7 @@ def circuit_breaker_sensor(
 @dg.sensor(
     name="corpus_sensor",
     job=refresh_corpus,
-    minimum_interval_seconds=INBOX_INTERVAL_S,
+    minimum_interval_seconds=CORPUS_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Refreshes the corpus tables once a drop has been processed: when transcripts were materialized "
     "after the last refresh and no other run is queued or in progress.",
