@@ -15,7 +15,7 @@ from typing import Any
 
 from jinja2 import Environment, Template
 
-from qualia_pipelines.core.figures import figure_fragment
+from qualia_pipelines.core.figures import figure_fragment, plotly_js_path
 
 _PLOTLY_SLOT = "<!-- plotly.js -->"  # replaced by the library after rendering (see report_html)
 
@@ -131,8 +131,6 @@ def _template() -> Template:
 @lru_cache(maxsize=1)
 def _inline_plotly_js() -> bytes:
     """plotly.js as it goes between <script> tags: verbatim (not HTML-escaped), read once per process."""
-    from qualia_pipelines.core.figures import plotly_js_path
-
     return plotly_js_path().read_bytes().replace(b"</script>", b"<\\/script>")
 
 

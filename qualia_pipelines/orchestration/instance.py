@@ -5,8 +5,8 @@ for asset events (run shard and cross-run index). A range run of 50 transcripts
 plans and materializes hundreds of asset partitions, so those commits were the
 largest orchestration cost per transcript. Dagster already hands such events
 over in batches (all planned events of a run, all materializations of a step)
-when ``DAGSTER_EVENT_BATCH_SIZE`` is set; this storage writes each batch with
-the same statements as the stock one, in one transaction per shard.
+when ``DAGSTER_EVENT_BATCH_SIZE`` is set; this storage writes each batch in one
+transaction per shard and leaves the same records as the stock one.
 
 ``dagster.yaml`` selects it with ``instance_class`` (see ops/dagster.yaml); the
 storage location stays Dagster's default under the instance directory, so an

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.partition_status_cache import AssetPartitionStatus
 
 from qualia_pipelines.core.inbox import observe
 from qualia_pipelines.core.naming import transcript_key
@@ -18,6 +19,12 @@ def inbox_files(inbox: Path) -> dict[str, Path]:
 def partition_key(inbox: Path, path: Path) -> str:
     """Readable and stable: the file name, or its relative path when it sits in a subfolder."""
     return transcript_key(path.relative_to(inbox).as_posix())
+
+
+def partition_statuses(instance: dg.DagsterInstance, asset: str, keys: list[str]) -> dict[str, AssetPartitionStatus]:
+    """Dagster's status of each of ``keys`` for a per-transcript asset (keys it knows nothing of are absent)."""
+    found = instance.get_status_by_partition(dg.AssetKey(asset), keys, TRANSCRIPTS) or {}
+    return {key: status for key, status in found.items() if isinstance(status, AssetPartitionStatus)}
 
 
 FIRST_RANGE_SIZE = 4

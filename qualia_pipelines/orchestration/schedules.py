@@ -7,7 +7,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, TRANSCRIPT_ASSET
 from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, REPORT_ASSET
 from qualia_pipelines.orchestration.jobs import backup_job, prune_runs_job
-from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges
+from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges, partition_statuses
 from qualia_pipelines.orchestration.resources import QualiaResource, current_settings
 from qualia_pipelines.orchestration.sensors import unfinished_runs
 
@@ -42,7 +42,7 @@ def _in_progress_partitions(instance: dg.DagsterInstance, qualia: QualiaResource
     """Partitions a queued or running run already plans to materialize: asking again would process them twice."""
     busy: set[str] = set()
     for asset in per_transcript_assets(qualia):
-        statuses = instance.get_status_by_partition(dg.AssetKey(asset), ordered, TRANSCRIPTS) or {}
+        statuses = partition_statuses(instance, asset, ordered)
         busy |= {key for key, status in statuses.items() if status == AssetPartitionStatus.IN_PROGRESS}
     return busy
 

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import dagster as dg
-from dagster._core.storage.partition_status_cache import AssetPartitionStatus
 
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.orchestration.assets import breaker_states
-from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files
+from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files, partition_statuses
 from qualia_pipelines.orchestration.resources import QualiaResource, glob_safe
 from qualia_pipelines.orchestration.schedules import per_transcript_assets
 
@@ -34,7 +33,10 @@ def transcript_statuses(
     if only is not None:
         files = {key: path for key, path in files.items() if key == only}
         keys = [key for key in keys if key == only]
-    by_asset = {asset: _partition_statuses(instance, asset, keys) for asset in per_transcript_assets(qualia)}
+    by_asset = {
+        asset: {key: status.value.lower() for key, status in partition_statuses(instance, asset, keys).items()}
+        for asset in per_transcript_assets(qualia)
+    }
     statuses: dict[str, dict[str, Any]] = {}
     for key in keys:
         assets = {asset: by_asset[asset].get(key) for asset in by_asset}
@@ -42,11 +44,6 @@ def transcript_statuses(
     for key in files.keys() - set(keys):
         statuses[key] = {"key": key, "status": "received", "assets": {}, "file": _name(files, key)}
     return dict(sorted(statuses.items()))
-
-
-def _partition_statuses(instance: dg.DagsterInstance, asset: str, keys: list[str]) -> dict[str, str]:
-    found = instance.get_status_by_partition(dg.AssetKey(asset), keys, TRANSCRIPTS) or {}
-    return {key: status.value.lower() for key, status in found.items() if isinstance(status, AssetPartitionStatus)}
 
 
 def _overall(asset_statuses: Any) -> TranscriptStatus:
