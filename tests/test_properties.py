@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from qualia_plugins.teams_cleaner.cleaning import SYSTEM_MESSAGE, SYSTEM_WORDS
 
 from qualia_pipelines.core.naming import transcript_key
 from qualia_pipelines.core.readers import TranscriptError, transcript_from_bytes
-from qualia_pipelines.core.text import split_sentences, words
+from qualia_pipelines.core.readers.cues import _parse_cue_blocks, _tagged_voice_and_text, _teams_cues, _voice_and_text
+from qualia_pipelines.core.text import _WORD_EDGES, WORD_PATTERN, split_sentences, words
+from tests.conftest import FIXTURES
 
 
 @settings(max_examples=300, deadline=None)
@@ -28,6 +30,116 @@ def test_any_bytes_either_parse_or_raise_a_transcript_error(data: bytes, extensi
 @given(text=st.text(max_size=500))
 def test_text_helpers_never_lose_words(text: str) -> None:
     assert sum(len(words(sentence)) for sentence in split_sentences(text)) == len(words(text))
+
+
+_TOKEN_PIECES = st.sampled_from(
+    [*_WORD_EDGES, "a", "Ç", "ñ", "ß", "ǅ", "ª", "½", "²", "7", "٣", "_", "'", "’", "-", " ", "\n", "\t", "\u00a0"]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.one_of(st.text(max_size=300), st.lists(_TOKEN_PIECES, max_size=60).map("".join)))
+def test_word_tokens_are_the_word_patterns_matches(text: str) -> None:
+    """``words`` skips the regex for letters wrapped in punctuation; it must find exactly what the regex finds."""
+    assert words(text) == WORD_PATTERN.findall(text)
+
+
+_CUE_PIECES = st.sampled_from(
+    ["<v ", "</v>", "<", ">", "<i>", "<00:01.000>", "&amp;", "&", " ", "\n", "\t", "Ana", "é"]
+)
+_CUE_PART = st.lists(_CUE_PIECES, max_size=6).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(raw=st.one_of(_CUE_PART, st.tuples(_CUE_PART, _CUE_PART).map(lambda parts: "<v {}>{}</v>".format(*parts))))
+def test_one_voice_span_cues_read_as_the_tagged_reader_reads_them(raw: str) -> None:
+    """Teams cues (one ``<v Name>text</v>`` span) are sliced, not parsed: same speaker and text either way."""
+    assert _voice_and_text(raw) == _tagged_voice_and_text(raw)
+
+
+_CUE_IDS = st.sampled_from(["", "1\n", "4f1c-88/12-0\n", "  7\n", "NOTE\n", "x --> y\n", "a\nb\n"])
+_TIMINGS = st.sampled_from(
+    [
+        "00:00:01.000 --> 00:00:02.500",
+        "01:59:59.999 --> 02:00:00.000",
+        "00:00:03.000 --> 00:00:02.000",
+        "00:01.000 --> 00:02.000",
+        " 00:00:01.000 --> 00:00:02.000",
+        "00:00:01.000 --> 00:00:02.000 align:start",
+        "00:00:01,000 --> 00:00:02,000",
+        "00:00:01.000 -> 00:00:02.000",
+        "00:00:01.000 --> 00:00:02.000  ",
+    ]
+)
+_VOICES = st.sampled_from(["<v Ana Souza>", "<v  Bea >", "<v >", "<v \t>", "<v.loud Ana>", "<v Ana &amp; Bia>", ""])
+_SAID = st.lists(st.sampled_from(["olá", " ", "ok.", ">", "\t", "-->", "&amp;", "<i>x</i>", "\r"]), max_size=5)
+_ANY_CUE = st.builds(
+    lambda cue_id, timing, voice, said, close, extra: f"{cue_id}{timing}\n{voice}{''.join(said)}{close}{extra}",
+    _CUE_IDS,
+    _TIMINGS,
+    _VOICES,
+    _SAID,
+    st.sampled_from(["</v>", "", "</v> "]),
+    st.sampled_from(["", "", "\nmore"]),
+)
+_TEAMS_CUE = st.builds(  # the layout Teams writes, with the odd spacing and empty names and texts it can have
+    lambda cue_id, timing, voice, said: f"{cue_id}{timing}\n{voice}{''.join(said)}</v>",
+    _CUE_IDS.filter(lambda cue_id: "\nb" not in cue_id),
+    st.sampled_from(  # the last one ends before it starts: the general reader refuses it, the fast path steps aside
+        [*["00:00:01.000 --> 00:00:02.500", "01:59:59.999 --> 02:00:00.000"] * 3, "00:00:04.000 --> 00:00:03.000"]
+    ),
+    _VOICES.filter(lambda voice: voice.startswith("<v ") and "&" not in voice),
+    st.lists(st.sampled_from(["olá", "sim", " ", "ok.", ">", "\t", "-->"]), min_size=1, max_size=5),
+)
+_OTHER_BLOCK = st.sampled_from(
+    [
+        "NOTE",
+        "NOTE request 7",
+        "NOTE\nwith a second line",
+        "NOTE x --> y",
+        "NOTEs",
+        "NOTE\tx",
+        "STYLE\n::cue {}",
+        "just text",
+        "NOTE\n00:00:01.000 --> 00:00:02.000\n<v A>hi</v>",
+    ]
+)
+_SEPARATORS = st.sampled_from([*["\n\n"] * 8, "\n\n\n", "\n \n", "\n"])
+_BLOCKS = st.one_of(*[_TEAMS_CUE] * 10, _ANY_CUE, _OTHER_BLOCK)  # mostly Teams layout, so both paths run
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    blocks=st.lists(_BLOCKS, max_size=6),
+    separators=st.lists(_SEPARATORS, min_size=7, max_size=7),
+    lead=st.sampled_from(["", "\n", "\n\n"]),
+    tail=st.sampled_from(["", "\n", "\n\n", " "]),
+)
+@example(  # no blank line between two cues: the general reader makes them one cue
+    blocks=["1\n00:00:01.000 --> 00:00:02.500\n<v Ana>olá</v>", "00:00:03.000 --> 00:00:04.500\n<v Bia>sim</v>"],
+    separators=["\n"] * 7,
+    lead="",
+    tail="",
+)
+@example(  # a cue that ends before it starts is an error to the general reader
+    blocks=["00:00:04.000 --> 00:00:03.000\n<v Ana>olá</v>"], separators=["\n\n"] * 7, lead="", tail=""
+)
+@example(  # a NOTE line with an arrow is a malformed timing to the general reader
+    blocks=["00:00:01.000 --> 00:00:02.500\n<v Ana>olá</v>", "NOTE x --> y"], separators=["\n\n"] * 7, lead="", tail=""
+)
+def test_teams_cues_read_as_the_general_block_reader_reads_them(
+    blocks: list[str], separators: list[str], lead: str, tail: str
+) -> None:
+    """The one-regex-per-cue path for Teams files gives the general reader's segments, or steps aside."""
+    body = lead + "".join(block + separator for block, separator in zip(blocks, separators, strict=False)).rstrip("\n ")
+    body += tail
+    fast = _teams_cues(body)
+    try:
+        general = _parse_cue_blocks(body.split("\n"), "s.vtt", first_line_number=2, voice_tags=True)
+    except TranscriptError:
+        assert fast is None
+    else:
+        assert fast is None or fast == general
 
 
 @given(first=st.text(min_size=1, max_size=30), second=st.text(min_size=1, max_size=30))
@@ -50,3 +162,11 @@ def test_every_system_message_contains_a_word_of_the_quick_check(message: str) -
     """teams_cleaner skips the full match for text without any of SYSTEM_WORDS: no system message may lack one."""
     for spelling in (message, message.upper(), message.title()):
         assert SYSTEM_MESSAGE.fullmatch(spelling) is None or any(word in spelling.lower() for word in SYSTEM_WORDS)
+
+
+def test_teams_exports_take_the_one_regex_per_cue_path() -> None:
+    """Both Teams samples are read cue by cue with one match each (and the reader tests check what they hold)."""
+    for name in ("weekly_sync_pt.vtt", "customer_interview_en.vtt"):
+        body = (FIXTURES / name).read_text(encoding="utf-8").partition("\n")[2]
+        cues = _teams_cues(body)
+        assert cues is not None and cues == _parse_cue_blocks(body.split("\n"), name, 2, voice_tags=True)

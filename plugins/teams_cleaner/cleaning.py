@@ -34,7 +34,6 @@ SYSTEM_MESSAGE = re.compile(
 # Every SYSTEM_MESSAGE alternative contains one of these words (lower case): a substring check rules out
 # most utterances ~10x faster than the full match, which backtracks over the name (a test keeps them in step).
 SYSTEM_WORDS = ("record", "transcri", "joined", "left", "present", "grava", "entrou", "saiu")
-_SYSTEM_WORD = re.compile("|".join(SYSTEM_WORDS))  # case-sensitive, on lower-cased text: far faster than IGNORECASE
 
 
 @lru_cache(maxsize=4096)
@@ -50,7 +49,11 @@ def is_system_message(segment: Segment) -> bool:
 
 
 def _has_system_word(text: str) -> bool:
-    return _SYSTEM_WORD.search(text.lower()) is not None
+    lowered = text.lower()
+    for word in SYSTEM_WORDS:  # noqa: SIM110 (a plain loop: a third faster than any() over a generator)
+        if word in lowered:
+            return True
+    return False
 
 
 def tidy_name(name: str) -> str:

@@ -82,8 +82,13 @@ def write_rendering(path: str | os.PathLike[str], rendering: Rendering) -> Path:
     return destination
 
 
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def to_jsonable(value: Any) -> Any:
     """Plugin values as JSON-safe data (tuples to lists, dataclasses to dicts, bytes summarised)."""
+    if type(value) in _JSON_SCALARS:  # most values (a word table's counts): one check, not six
+        return value
     if isinstance(value, Rendering):
         return {"media_type": value.media_type, "extension": value.extension, "bytes": len(value.content)}
     if hasattr(value, "to_dict"):

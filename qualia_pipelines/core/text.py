@@ -34,9 +34,25 @@ _ABBREVIATIONS = frozenset(
 )
 
 
+# Characters outside WORD_PATTERN's letters that often wrap a word ("(sim),", "“ok”"). Stripping them off a
+# whitespace-separated token leaves exactly the token's one match when the rest is letters (a test pins this).
+_WORD_EDGES = "\"#$%&'()*+,./:;<=>?@[\\]^_`{|}~!-’‘“”«»…–—¿¡"
+
+
 def words(text: str) -> list[str]:
-    """The words of ``text`` in order (numbers and punctuation dropped)."""
-    return WORD_PATTERN.findall(text)
+    """The words of ``text`` in order (numbers and punctuation dropped): ``WORD_PATTERN.findall(text)``.
+
+    No match spans whitespace, so the words of the text are those of its tokens. Most tokens are a word
+    with punctuation around it; those skip the regex, which makes tokenising about twice as fast.
+    """
+    found: list[str] = []
+    for token in text.split():
+        core = token.strip(_WORD_EDGES)
+        if core.isalpha():
+            found.append(core)
+        elif core:
+            found += WORD_PATTERN.findall(core)
+    return found
 
 
 def normalise_quotes(text: str) -> str:
