@@ -55,9 +55,14 @@ def speaker_participation(segments: list[Segment]) -> list[dict[str, Any]]:
     for segment in segments:
         if not segment.speaker:
             continue
-        row = table.setdefault(
-            segment.speaker, {"speaker": segment.speaker, "utterances": 0, "words": 0, "talk_time_s": None}
-        )
+        row = table.get(segment.speaker)
+        if row is None:
+            row = table[segment.speaker] = {
+                "speaker": segment.speaker,
+                "utterances": 0,
+                "words": 0,
+                "talk_time_s": None,
+            }
         row["utterances"] += 1
         row["words"] += segment.word_count
         if segment.start is not None and segment.end is not None:

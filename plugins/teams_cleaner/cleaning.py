@@ -67,10 +67,9 @@ def canonical_speakers(segments: list[Segment]) -> dict[str, str]:
     the spelling used most wins, and on a tie the one with accents and capitals.
     """
     spellings: dict[str, Counter[str]] = {}
-    for segment in segments:
-        if segment.speaker:
-            name = tidy_name(segment.speaker)
-            spellings.setdefault(folded_name(name), Counter())[name] += 1
+    for raw, turns in Counter(segment.speaker for segment in segments if segment.speaker).items():
+        name = tidy_name(raw)  # names repeat on every turn: tidied and folded once per spelling
+        spellings.setdefault(folded_name(name), Counter())[name] += turns
     mapping: dict[str, str] = {}
     for counts in spellings.values():
         best = max(counts, key=lambda n: (counts[n], n != fold_accents(n), n != n.lower(), n != n.upper()))
