@@ -23,6 +23,12 @@ Each analyze load runs twice:
   counts from when a request was due, so time spent waiting for a free
   connection when the server falls behind is included (no coordinated omission).
 
+For each analyze load it also prints the server's CPU per request and how it split
+between the worker processes. uvicorn's workers share one listening socket and a
+keep-alive connection stays with the worker that accepted it, so a client that opens
+its 50 connections at once can leave one worker with most of them: the closed-loop
+throughput then falls towards what one worker sustains, whatever the CPU per request.
+
 Targets (issue 4): >= 100 requests/s (closed loop, and kept up with in the open
 loop) with analyze p95 < 100 ms (open loop at 100 req/s) on 2 cores with several
 workers; zero errors; server RSS growth under 10% across the run. The load
@@ -43,7 +49,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import aiohttp
@@ -61,6 +68,7 @@ class Load:
     seconds: float
     latencies: list[float]
     errors: int
+    worker_cpu: tuple[float, ...] = ()  # CPU seconds each server process spent on this load, busiest first
 
     @property
     def rps(self) -> float:
@@ -108,17 +116,36 @@ def stop(server: subprocess.Popen) -> None:
         os.killpg(server.pid, signal.SIGKILL)
 
 
-def group_rss_mb(pgid: int) -> float:
-    """Resident memory of every process in the server's process group (uvicorn's supervisor and workers)."""
-    total = 0
+def group_stats(pgid: int) -> dict[int, list[str]]:
+    """``/proc/<pid>/stat`` fields after the name (state, ppid, pgrp, ...) of each process in the server's group."""
+    stats = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
-            total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-    return total / 2**20
+        if int(fields[2]) == pgid:
+            stats[int(stat.parent.name)] = fields
+    return stats
+
+
+def group_rss_mb(pgid: int) -> float:
+    """Resident memory of every process in the server's process group (uvicorn's supervisor and workers)."""
+    return sum(int(fields[21]) for fields in group_stats(pgid).values()) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def group_cpu_s(pgid: int) -> dict[int, float]:
+    """CPU time (user + system) so far of each process in the server's group."""
+    tick = os.sysconf("SC_CLK_TCK")
+    return {pid: (int(fields[11]) + int(fields[12])) / tick for pid, fields in group_stats(pgid).items()}
+
+
+def with_worker_cpu(pgid: int, measure: Callable[[], Load]) -> Load:
+    """``measure()``, with the CPU each server process spent on it: shows how evenly the workers shared it."""
+    before = group_cpu_s(pgid)
+    measured = measure()
+    spent = [cpu - before.get(pid, 0.0) for pid, cpu in group_cpu_s(pgid).items()]
+    return replace(measured, worker_cpu=tuple(sorted((cpu for cpu in spent if cpu > 0.05), reverse=True)))
 
 
 Request = tuple[str, str, bytes | None]
@@ -203,9 +230,14 @@ def run(
         raise SystemExit(f"warm-up: {warm.errors} errors")
     baseline = asyncio.run(load("GET /health", port, health, args.concurrency, 200))
     before = group_rss_mb(pgid)
-    closed = asyncio.run(load("analyze, closed loop", port, analyze, args.concurrency, 200))
-    opened = asyncio.run(
-        paced_load(f"analyze, open loop {args.rate:g} req/s", port, paced, args.concurrency, args.rate, 200)
+    closed = with_worker_cpu(
+        pgid, lambda: asyncio.run(load("analyze, closed loop", port, analyze, args.concurrency, 200))
+    )
+    opened = with_worker_cpu(
+        pgid,
+        lambda: asyncio.run(
+            paced_load(f"analyze, open loop {args.rate:g} req/s", port, paced, args.concurrency, args.rate, 200)
+        ),
     )
     return [baseline, closed, opened], before, group_rss_mb(pgid)
 
@@ -224,6 +256,13 @@ def report(title: str, loads: list[Load], before: float, after: float, rate: flo
         f"ratios to the baseline: closed-loop throughput {closed.rps / baseline.rps:.2f}x, "
         f"open-loop p95 {opened.percentile(95) / baseline.percentile(95):.1f}x"
     )
+    for item in (closed, opened):
+        total = sum(item.worker_cpu)
+        shares = " / ".join(f"{cpu / total:.0%}" for cpu in item.worker_cpu)
+        print(
+            f"{item.name}: server CPU {1000 * total / len(item.latencies):.1f} ms a request, "
+            f"split between the workers {shares} (their connections decide which one answers)"
+        )
     print(f"server RSS (all workers): {before:.0f} MB -> {after:.0f} MB ({growth:+.1f}%)")
     checks = {
         ">= 100 requests/s (closed loop)": closed.rps >= 100,
