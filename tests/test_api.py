@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -9,11 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -157,3 +160,56 @@ def test_qualia_serve_answers_on_loopback_and_refuses_other_addresses(tmp_path: 
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+THREAD_PROBE = """
+import threading
+import time
+
+from qualia_pipelines.core.contract import Parameter, Plugin
+
+
+def run(inputs, params):
+    time.sleep(params["seconds"])
+    return {"thread": threading.current_thread().name}
+
+
+plugin = Plugin(
+    "thread_probe", "analyzer", "1", "Names the thread that ran it, after taking the seconds asked for.",
+    ("cleaned_document",), ("thread",), run, parameters=(Parameter("seconds", "float", 0.0, minimum=0),),
+)
+"""
+
+
+def test_quick_text_analyses_run_on_the_event_loop_and_slow_ones_never_hold_it_up(tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "thread_probe.py").write_text(THREAD_PROBE)
+
+    async def threads_and_longest_pause(seconds: float) -> tuple[list[str], float]:
+        """Three runs of the probe, one after the other, while ``GET /`` is asked every 20 ms."""
+        app = create_app(Settings(data_dir=tmp_path / f"data-{seconds}", plugin_dirs=[plugins]))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://qualia") as client:
+
+            async def probes() -> list[str]:
+                body = {"text": RETRO, "parameters": {"seconds": seconds}}
+                answers = [await client.post("/analyze/thread_probe", json=body, timeout=30) for _ in range(3)]
+                return [answer.json()["values"]["thread"] for answer in answers]
+
+            runs = asyncio.create_task(probes())
+            await asyncio.sleep(0)  # the first run starts before the polling
+            pauses = []
+            while not runs.done():
+                asked = time.perf_counter()
+                assert (await client.get("/")).status_code == 200
+                pauses.append(time.perf_counter() - asked)
+                await asyncio.sleep(0.02)
+            return await runs, max(pauses, default=0.0)
+
+    loop_thread = threading.current_thread().name  # asyncio.run keeps the event loop on this thread
+    quick, _ = asyncio.run(threads_and_longest_pause(0.0))
+    assert quick[0] != loop_thread  # no timing known yet (and a first run loads models): the worker thread
+    assert quick[2] == loop_thread  # the run before took milliseconds: on the event loop
+    slow, longest_pause = asyncio.run(threads_and_longest_pause(0.4))
+    assert loop_thread not in slow  # 0.4 s runs stay on the worker thread
+    assert longest_pause < 0.2  # and the loop kept answering while they ran
