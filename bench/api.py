@@ -24,10 +24,9 @@ Each analyze load runs twice:
   connection when the server falls behind is included (no coordinated omission).
 
 For each analyze load it also prints the server's CPU per request and how it split
-between the worker processes. uvicorn's workers share one listening socket and a
-keep-alive connection stays with the worker that accepted it, so a client that opens
-its 50 connections at once can leave one worker with most of them: the closed-loop
-throughput then falls towards what one worker sustains, whatever the CPU per request.
+between the worker processes: a keep-alive connection stays with the worker that
+accepted it (`qualia serve` gives each worker its own listening socket so that the
+kernel spreads them). The loads start once every worker answers.
 
 Targets (issue 4): >= 100 requests/s (closed loop, and kept up with in the open
 loop) with analyze p95 < 100 ms (open loop at 100 req/s) on 2 cores with several
@@ -98,14 +97,17 @@ def start_server(port: int, workers: int, data: Path, cache: bool) -> subprocess
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code in (200, 503):
+    answering: set[int] = set()
+    while time.monotonic() < deadline:  # every worker up: a load must not start while one is still importing
+        try:  # a new connection each time, so each worker gets asked
+            event = httpx.get(f"http://127.0.0.1:{port}/health/stream?events=1", timeout=2).text
+            answering.add(json.loads(event.split("data: ", 1)[1])["pid"])
+            if len(answering) == workers:
                 return server
-        except httpx.HTTPError:
+        except (httpx.HTTPError, IndexError):
             time.sleep(0.3)
     stop(server)
-    raise SystemExit("qualia serve did not answer within 90 s")
+    raise SystemExit(f"{workers - len(answering)} of the {workers} workers of qualia serve did not answer within 90 s")
 
 
 def stop(server: subprocess.Popen) -> None:

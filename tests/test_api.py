@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import http.client
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -157,6 +159,51 @@ def test_qualia_serve_answers_on_loopback_and_refuses_other_addresses(tmp_path: 
             except OSError:
                 assert time.monotonic() < deadline, "qualia serve did not answer within 60 s"
                 time.sleep(0.5)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def answering_pid(connection: http.client.HTTPConnection) -> int:
+    """The pid of the worker that answers on this connection (from one event of the live counters)."""
+    connection.request("GET", "/health/stream?events=1")
+    answer = connection.getresponse()
+    event = answer.read().decode()
+    assert answer.status == 200, event
+    return json.loads(event.split("data: ", 1)[1])["pid"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-worker listening sockets (SO_REUSEPORT) are used on Linux")
+def test_qualia_serve_spreads_a_burst_of_connections_over_its_workers(tmp_path: Path) -> None:
+    qualia = Path(sys.executable).parent / "qualia"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [str(qualia), "serve", "--port", str(port), "--workers", "2"]
+    server = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env={**os.environ, "QUALIA_RATE_LIMIT_PER_MINUTE": "0"},  # the burst is one client: no 429s
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        workers: set[int] = set()
+        deadline = time.monotonic() + 120
+        while len(workers) < 2:  # both workers up: new connections reach each of them
+            assert time.monotonic() < deadline, f"only workers {workers} answered within 120 s"
+            try:
+                workers.add(answering_pid(http.client.HTTPConnection("127.0.0.1", port, timeout=10)))
+            except OSError:
+                time.sleep(0.5)
+        burst = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(40)]
+        for connection in burst:
+            connection.connect()  # all open before any request: the split is made at connect time
+        answered = Counter(answering_pid(connection) for connection in burst)
+        assert set(answered) == workers and min(answered.values()) >= 8, answered  # one worker never gets them all
+        second = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1 and f"--port {port}: cannot listen" in second.stderr  # no silent sharing
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
