@@ -23,7 +23,7 @@ _VTT_SKIPPED_BLOCKS = ("NOTE", "STYLE", "REGION")
 _TEAMS_CUE = re.compile(
     r"(?:(?![^\n]*-->)[^\n]*\S[^\n]*\n)?"
     r"(\d+):([0-5]\d):([0-5]\d)\.(\d{3}) --> (\d+):([0-5]\d):([0-5]\d)\.(\d{3})\n"
-    r"<v ([^\n<>&]*)>([^\n<&]*)</v>(?:\n\n+|\n?\Z)"
+    r"(<v [^\n<>&]*>[^\n<&]*</v>)(?:\n\n+|\n?\Z)"
 )
 _NOTE_BLOCK = re.compile(r"(?![^\n]*-->)NOTE(?: [^\n]*)?(?:\n(?![^\n]*-->)[^\n]*\S[^\n]*)*(?:\n\n+|\n?\Z)")
 _EMPTY_LINES = re.compile(r"\n*")
@@ -49,7 +49,7 @@ def _teams_cues(body: str) -> list[Segment] | None:
 
     Anything else (other layouts, STYLE blocks, entities, nested tags, a cue ending before it starts)
     returns None and goes to the general block reader, which reads Teams cues to the same segments (a
-    property test keeps the two in step); this path is three times faster on an hour-long meeting.
+    property test keeps the two in step); this path takes about a sixth less time on an hour-long meeting.
     """
     segments: list[Segment] = []
     position = _EMPTY_LINES.match(body).end()  # type: ignore[union-attr]  # always matches
@@ -65,10 +65,9 @@ def _teams_cues(body: str) -> list[Segment] | None:
         end = seconds_from_clock(*cue.group(5, 6, 7, 8))
         if end < start:
             return None
-        name, said = cue.group(9, 10)
-        text = " ".join(said.split())
+        speaker, text = _voice_and_text(cue.group(9))
         if text:
-            segments.append(Segment(name.strip() or None, start, end, text))
+            segments.append(Segment(speaker, start, end, text))
         position = cue.end()
     return segments or None
 
