@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from operator import itemgetter
 from typing import Any
 
 from qualia_pipelines.core.contract import Parameter, Plugin, PluginInputError
@@ -13,7 +14,7 @@ from qualia_pipelines.core.text import (
     detect_language,
     normalise_quotes,
     stop_words,
-    words,
+    word_counts,
 )
 
 
@@ -24,7 +25,7 @@ def run(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     counts = counted_words(segment["text"] for segment in segments)
     total_tokens = sum(counts.values())
     kept = kept_words(counts, language, params)
-    ordered = dict(sorted(kept.items(), key=lambda item: (-item[1], item[0])))
+    ordered = dict(ranked(kept))
     counted = sum(ordered.values())
     top = [
         {"word": word, "count": count, "share": round(count / counted, 6)}
@@ -66,19 +67,29 @@ def resolved_language(requested: str, document: Mapping[str, Any], segments: lis
 
 def counted_words(texts: Iterable[str]) -> Counter[str]:
     """Word counts over ``texts``, tokenised in one pass (no word spans the joining newline)."""
-    return Counter(words("\n".join(texts)))
+    return word_counts("\n".join(texts))
 
 
 def kept_words(counts: Counter[str], language: str, params: Mapping[str, Any]) -> dict[str, int]:
     """Fold case and quotes, then drop stop words and short words (on distinct words only)."""
     stops = stop_words(language) if params["remove_stopwords"] and language != UNDETERMINED else frozenset()
-    kept: Counter[str] = Counter()
+    shortest, case_sensitive = params["min_word_length"], params["case_sensitive"]
+    kept: dict[str, int] = {}
     for word, count in counts.items():
-        folded = normalise_quotes(word)
-        if len(folded) < params["min_word_length"] or folded.lower() in stops:
+        if len(word) < shortest:  # folding quotes keeps the length
             continue
-        kept[folded if params["case_sensitive"] else folded.lower()] += count
-    return dict(kept)
+        folded = normalise_quotes(word)
+        lowered = folded.lower()
+        if lowered in stops:
+            continue
+        key = folded if case_sensitive else lowered
+        kept[key] = kept.get(key, 0) + count
+    return kept
+
+
+def ranked(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    """Most frequent first, ties alphabetically: two sorts on C keys (the second is stable)."""
+    return sorted(sorted(counts.items()), key=itemgetter(1), reverse=True)
 
 
 def speaker_frequencies(
@@ -90,8 +101,7 @@ def speaker_frequencies(
     result = {}
     for speaker, parts in texts.items():
         kept = kept_words(counted_words(parts), language, params)
-        ranked = sorted(kept.items(), key=lambda item: (-item[1], item[0]))[: params["max_words"]]
-        result[speaker] = dict(ranked)
+        result[speaker] = dict(ranked(kept)[: params["max_words"]])
     return result
 
 

@@ -39,20 +39,23 @@ _ABBREVIATIONS = frozenset(
 _WORD_EDGES = "\"#$%&'()*+,./:;<=>?@[\\]^_`{|}~!-’‘“”«»…–—¿¡"
 
 
-def words(text: str) -> list[str]:
-    """The words of ``text`` in order (numbers and punctuation dropped): ``WORD_PATTERN.findall(text)``.
+def word_counts(text: str) -> Counter[str]:
+    """How often each word occurs in ``text``: ``Counter(WORD_PATTERN.findall(text))``, computed faster.
 
-    No match spans whitespace, so the words of the text are those of its tokens. Most tokens are a word
-    with punctuation around it; those skip the regex, which makes tokenising about twice as fast.
+    No match spans whitespace, so the words of the text are those of its tokens; and tokens repeat (a
+    long meeting has a third or fewer distinct ones). So the tokens are counted first (in C) and each
+    distinct one is tokenised once: most are a word with punctuation around it, which stripping leaves
+    without the regex.
     """
-    found: list[str] = []
-    for token in text.split():
+    counts: dict[str, int] = {}
+    for token, count in Counter(text.split()).items():
         core = token.strip(_WORD_EDGES)
         if core.isalpha():
-            found.append(core)
+            counts[core] = counts.get(core, 0) + count
         elif core:
-            found += WORD_PATTERN.findall(core)
-    return found
+            for word in WORD_PATTERN.findall(core):
+                counts[word] = counts.get(word, 0) + count
+    return Counter(counts)
 
 
 def normalise_quotes(text: str) -> str:
@@ -82,10 +85,9 @@ def _distinctive_stop_words() -> dict[str, frozenset[str]]:
 def detect_language(text: str) -> str:
     """ISO 639-1 code of ``text`` among the supported languages, or ``und``."""
     sample = text[:_SAMPLE_CHARS].lower()
-    tokens = words(normalise_quotes(sample))
-    if not tokens:
+    counts = word_counts(normalise_quotes(sample))
+    if not counts:
         return UNDETERMINED
-    counts = Counter(tokens)
     scores = {
         language: sum(counts[word] for word in distinctive if word in counts)
         for language, distinctive in _distinctive_stop_words().items()
