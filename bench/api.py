@@ -23,8 +23,11 @@ Each analyze load runs twice:
   counts from when a request was due, so time spent waiting for a free
   connection when the server falls behind is included (no coordinated omission).
 
-For each analyze load it also prints the server's CPU per request and how it split
-between the worker processes: a keep-alive connection stays with the worker that
+Before and after the loads it times the engine alone on the same meeting, in the
+bench's own process, one request at a time: the machine's speed in this run (a VM's
+cores can slow down by half for minutes). For each analyze load it prints the
+server's CPU per request against that figure, and how it split between the worker
+processes: a keep-alive connection stays with the worker that
 accepted it (`qualia serve` gives each worker its own listening socket so that the
 kernel spreads them). The loads start once every worker answers.
 
@@ -58,7 +61,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 
-from engine import build_vtt  # noqa: E402  (bench/engine.py: the same one-hour meeting)
+from engine import best_of, build_vtt  # noqa: E402  (bench/engine.py: the same one-hour meeting)
 
 
 @dataclass(frozen=True)
@@ -88,14 +91,16 @@ def start_server(port: int, workers: int, data: Path, cache: bool) -> subprocess
     config.write_text(f"data_dir: .\napi_result_cache: {str(cache).lower()}\ncache_dir: cache\n", encoding="utf-8")
     qualia = Path(sys.executable).parent / "qualia"
     env = {**os.environ, "QUALIA_CONFIG": str(config), "QUALIA_RATE_LIMIT_PER_MINUTE": "0"}
-    server = subprocess.Popen(
-        [str(qualia), "serve", "--port", str(port), "--workers", str(workers)],
-        cwd=data,
-        env=env,
-        start_new_session=True,  # its own process group: uvicorn's workers stop with it
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = data / "server.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [str(qualia), "serve", "--port", str(port), "--workers", str(workers)],
+            cwd=data,
+            env=env,
+            start_new_session=True,  # its own process group: uvicorn's workers stop with it
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 90
     answering: set[int] = set()
     while time.monotonic() < deadline:  # every worker up: a load must not start while one is still importing
@@ -107,7 +112,11 @@ def start_server(port: int, workers: int, data: Path, cache: bool) -> subprocess
         except (httpx.HTTPError, IndexError):
             time.sleep(0.3)
     stop(server)
-    raise SystemExit(f"{workers - len(answering)} of the {workers} workers of qualia serve did not answer within 90 s")
+    tail = log.read_text(encoding="utf-8", errors="replace")[-4000:]
+    raise SystemExit(
+        f"{workers - len(answering)} of the {workers} workers of qualia serve did not answer within 90 s; "
+        f"the end of its log:\n{tail}"
+    )
 
 
 def stop(server: subprocess.Popen) -> None:
@@ -244,7 +253,19 @@ def run(
     return [baseline, closed, opened], before, group_rss_mb(pgid)
 
 
-def report(title: str, loads: list[Load], before: float, after: float, rate: float) -> bool:
+def engine_alone_ms(meeting: str) -> float:
+    """One analyze request's engine work in this process, one at a time (best of 15): this run's machine speed.
+
+    A VM's cores can run at half speed for minutes at a time (neighbours on the host); the server's CPU
+    per request, and so its latency under load, reads against this figure from the same run.
+    """
+    from qualia_pipelines.core.engine import Engine
+
+    engine = Engine()
+    return 1000 * best_of(15, lambda: engine.run_text("word_frequency", meeting, {}, source="<bench>"))
+
+
+def report(title: str, loads: list[Load], before: float, after: float, rate: float, alone_ms: float) -> bool:
     baseline, closed, opened = loads
     growth = (after - before) / before * 100
     print(f"\n{title}")
@@ -261,9 +282,10 @@ def report(title: str, loads: list[Load], before: float, after: float, rate: flo
     for item in (closed, opened):
         total = sum(item.worker_cpu)
         shares = " / ".join(f"{cpu / total:.0%}" for cpu in item.worker_cpu)
+        per_request_ms = 1000 * total / len(item.latencies)
         print(
-            f"{item.name}: server CPU {1000 * total / len(item.latencies):.1f} ms a request, "
-            f"split between the workers {shares} (their connections decide which one answers)"
+            f"{item.name}: server CPU {per_request_ms:.1f} ms a request ({per_request_ms / alone_ms:.2f}x the "
+            f"engine alone), split between the workers {shares} (their connections decide which one answers)"
         )
     print(f"server RSS (all workers): {before:.0f} MB -> {after:.0f} MB ({growth:+.1f}%)")
     checks = {
@@ -291,6 +313,8 @@ def main() -> None:
             f"{args.requests} requests per load, {args.concurrency} concurrent, {args.workers} workers, "
             f"{os.cpu_count()} cores; meeting {len(meeting.encode()):,} bytes"
         )
+        alone_ms = engine_alone_ms(meeting)
+        print(f"engine alone, in this process, one request at a time: {alone_ms:.1f} ms a request")
         results = []
         for title, distinct, cache in (
             ("distinct transcripts, no result cache", True, False),
@@ -301,9 +325,10 @@ def main() -> None:
             port = free_port()
             server = start_server(port, args.workers, data, cache)
             try:
-                results.append(report(title, *run(port, server.pid, args, meeting, distinct), args.rate))
+                results.append(report(title, *run(port, server.pid, args, meeting, distinct), args.rate, alone_ms))
             finally:
                 stop(server)
+        print(f"\nengine alone after the loads: {engine_alone_ms(meeting):.1f} ms a request (before: {alone_ms:.1f})")
     sys.exit(0 if any(results) else 1)
 
 
