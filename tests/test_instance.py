@@ -1,5 +1,6 @@
 """Qualia's Dagster instance: batched SQLite event writes leave exactly what Dagster's own storage leaves."""
 
+import multiprocessing
 import shutil
 from collections import Counter
 from collections.abc import Sequence
@@ -120,6 +121,36 @@ def test_an_instance_can_switch_between_the_stock_and_the_batching_class(
     with dg.DagsterInstance.from_config(str(tmp_path)) as stock:
         assert not isinstance(stock, QualiaInstance)
         assert what_was_recorded(stock, stock.get_runs()[0].run_id) == first
+
+
+def _open_when_all_are_ready(home: str, start: Any, outcomes: Any) -> None:
+    start.wait()
+    try:
+        open_instance(Path(home)).dispose()
+        outcomes.put("opened")
+    except Exception as error:  # reported to the test in the parent process
+        outcomes.put(f"{type(error).__name__}: {error}")
+
+
+def test_processes_opening_a_new_instance_at_once_all_open_it(tmp_path: Path) -> None:
+    """The API's workers open the instance together; on a new one, Dagster creates its databases then.
+
+    Before the open was serialised, four processes failed here every time ("table ... already exists"),
+    and some runs left the schema version stamped twice, which broke every later open.
+    """
+    context = multiprocessing.get_context("spawn")
+    start, outcomes = context.Barrier(4), context.Queue()
+    processes = [
+        context.Process(target=_open_when_all_are_ready, args=(str(tmp_path), start, outcomes)) for _ in "abcd"
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+    assert [outcomes.get(timeout=10) for _ in processes] == ["opened"] * 4
+    with open_instance(tmp_path) as reopened:
+        assert reopened.get_runs() == []
+    assert (tmp_path / qualia_instance.STORAGE_LOCK).exists()
 
 
 def test_only_sqlite_storage_is_replaced(postgres_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

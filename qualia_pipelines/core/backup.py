@@ -32,7 +32,7 @@ ARCHIVE_PREFIX = "qualia-backup-"
 ARCHIVE_SUFFIX = ".tar.gz"
 MANIFEST = "manifest.json"
 POSTGRES_DUMP = "postgres/dagster.dump"
-_SKIPPED_SUFFIXES = (".db-wal", ".db-shm", ".db-journal", ".tmp")
+_SKIPPED_SUFFIXES = (".db-wal", ".db-shm", ".db-journal", ".tmp", ".lock")  # SQLite's side files, temporaries, locks
 
 
 class BackupError(QualiaError):

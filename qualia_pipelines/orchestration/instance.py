@@ -12,10 +12,16 @@ transaction per shard and leaves the same records as the stock one.
 storage location stays Dagster's default under the instance directory, so an
 instance can switch to or from the stock class at any time. PostgreSQL
 instances (``storage: postgres``) are not affected.
+
+Opening the storage is also serialised between processes (a lock file in the
+instance directory): Dagster creates and stamps each SQLite database on first
+open, and the API's workers opening a new instance at once collided on it (so
+could any processes started together, such as those of ``dagster dev``).
 """
 
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -27,10 +33,12 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventL
 from dagster._core.storage.sqlalchemy_compat import db_result
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 from dagster._serdes import ConfigurableClassData
+from filelock import FileLock
 
 BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"
 EVENT_BATCH_SIZE = 200
 INSTANCE_CLASS = {"module": __name__, "class": "QualiaInstance"}  # dagster.yaml's `instance_class`
+STORAGE_LOCK = "storage.lock"
 
 
 class QualiaInstance(DagsterInstance):
@@ -47,11 +55,17 @@ class QualiaInstance(DagsterInstance):
 
 
 class BatchingSqliteStorage(DagsterSqliteStorage):
-    """Dagster's SQLite storage (same files) with :class:`BatchingSqliteEventLogStorage` as its event log."""
+    """Dagster's SQLite storage (same files) with :class:`BatchingSqliteEventLogStorage` as its event log.
+
+    One process at a time opens it: two creating the databases of a new instance together fail with
+    "table ... already exists", or each stamp the schema version, which breaks every later open.
+    """
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
-        super().__init__(base_dir, inst_data)
-        self._event_log_storage = BatchingSqliteEventLogStorage(self._event_log_storage._base_dir)
+        Path(base_dir).mkdir(parents=True, exist_ok=True)
+        with FileLock(Path(base_dir) / STORAGE_LOCK):
+            super().__init__(base_dir, inst_data)
+            self._event_log_storage = BatchingSqliteEventLogStorage(self._event_log_storage._base_dir)
         # Dagster batches events only when this is set; processes using this storage want it
         os.environ.setdefault(BATCH_SIZE_ENV, str(EVENT_BATCH_SIZE))
 
