@@ -97,7 +97,7 @@ def _parse_cue_blocks(lines: list[str], source: str, first_line_number: int, voi
                 segments[-1] = Segment(previous.speaker, previous.start, previous.end, merged)
             continue
         start, end = _timing(block[timing_index], source, number + timing_index)
-        raw = block[-1] if len(block) == timing_index + 2 else "\n".join(block[timing_index + 1 :])
+        raw = "\n".join(block[timing_index + 1 :])
         speaker, body = _voice_and_text(raw) if voice_tags else _prefixed_speaker(raw)
         if body:
             segments.append(Segment(speaker=speaker, start=start, end=end, text=body))
