@@ -85,11 +85,19 @@ _ANY_CUE = st.builds(
     st.sampled_from(["</v>", "", "</v> "]),
     st.sampled_from(["", "", "\nmore"]),
 )
+_MILLIS = st.integers(min_value=0, max_value=3 * 3600 * 1000 + 999)
+
+
+def _clock(millis: int) -> str:
+    return f"{millis // 3_600_000:02d}:{millis // 60_000 % 60:02d}:{millis // 1000 % 60:02d}.{millis % 1000:03d}"
+
+
 _TEAMS_CUE = st.builds(  # the layout Teams writes, with the odd spacing and empty names and texts it can have
     lambda cue_id, timing, voice, said: f"{cue_id}{timing}\n{voice}{''.join(said)}</v>",
     _CUE_IDS.filter(lambda cue_id: "\nb" not in cue_id),
-    st.sampled_from(  # the last one ends before it starts: the general reader refuses it, the fast path steps aside
-        [*["00:00:01.000 --> 00:00:02.500", "01:59:59.999 --> 02:00:00.000"] * 3, "00:00:04.000 --> 00:00:03.000"]
+    st.one_of(  # the last one ends before it starts: the general reader refuses it, the fast path steps aside
+        st.builds(lambda start, length: f"{_clock(start)} --> {_clock(start + length)}", _MILLIS, _MILLIS),
+        st.builds(lambda start, early: f"{_clock(start + early + 1)} --> {_clock(start)}", _MILLIS, _MILLIS),
     ),
     _VOICES.filter(lambda voice: voice.startswith("<v ") and "&" not in voice),
     st.lists(st.sampled_from(["olá", "sim", " ", "ok.", ">", "\t", "-->"]), min_size=1, max_size=5),

@@ -20,13 +20,17 @@ _TAG = re.compile(r"</?[a-zA-Z][^>]*>|<\d[\d:.]*>")
 _SPEAKER_PREFIX = re.compile(r"^(?:-\s*)?([A-Za-zÀ-ÿ][\w .'’-]{0,40}?)\s*:\s+(\S.*)$", re.DOTALL)
 _VTT_SKIPPED_BLOCKS = ("NOTE", "STYLE", "REGION")
 # How Teams writes a cue: an optional id line, "HH:MM:SS.mmm --> HH:MM:SS.mmm", one "<v Name>text</v>" line.
-_TEAMS_CUE = re.compile(
+_TEAMS_CUE_PATTERN = (
     r"(?:(?![^\n]*-->)[^\n]*\S[^\n]*\n)?"
     r"(\d+):([0-5]\d):([0-5]\d)\.(\d{3}) --> (\d+):([0-5]\d):([0-5]\d)\.(\d{3})\n"
-    r"(<v [^\n<>&]*>[^\n<&]*</v>)(?:\n\n+|\n?\Z)"
+    r"<v ([^\n<>&]*)>([^\n<&]*)</v>(?:\n\n+|\n?\Z)"
 )
-_NOTE_BLOCK = re.compile(r"(?![^\n]*-->)NOTE(?: [^\n]*)?(?:\n(?![^\n]*-->)[^\n]*\S[^\n]*)*(?:\n\n+|\n?\Z)")
-_EMPTY_LINES = re.compile(r"\n*")
+_NOTE_BLOCK_PATTERN = r"(?![^\n]*-->)NOTE(?: [^\n]*)?(?:\n(?![^\n]*-->)[^\n]*\S[^\n]*)*(?:\n\n+|\n?\Z)"
+_TEAMS_CUE = re.compile(_TEAMS_CUE_PATTERN)
+_CAPTURING_GROUP = re.compile(r"(?<!\\)\((?!\?)")
+# A body of nothing but such cues and NOTE blocks, each block the first match at its place (atomic), as findall
+# sees it; without capturing groups, which CPython 3.11's re mishandles inside a possessive repeat.
+_TEAMS_BODY = re.compile(r"\n*+(?>%s|%s)*+" % (_CAPTURING_GROUP.sub("(?:", _TEAMS_CUE_PATTERN), _NOTE_BLOCK_PATTERN))  # noqa: UP031
 
 
 def seconds_from_clock(hours: str | None, minutes: str, seconds: str, fraction: str = "0") -> float:
@@ -45,31 +49,36 @@ def parse_vtt(text: str, source: str) -> list[Segment]:
 
 
 def _teams_cues(body: str) -> list[Segment] | None:
-    """The segments of a WebVTT body written the way Teams writes it, one regex match per cue; else None.
+    """The segments of a WebVTT body written the way Teams writes it, read by two regex passes in C; else None.
 
-    Anything else (other layouts, STYLE blocks, entities, nested tags, a cue ending before it starts)
-    returns None and goes to the general block reader, which reads Teams cues to the same segments (a
-    property test keeps the two in step); this path takes about a sixth less time on an hour-long meeting.
+    One pass checks that the body is nothing but Teams cues and NOTE blocks, the other picks out every
+    cue's fields; NOTE lines never hold a timing, so no cue is found inside one. Anything else (other
+    layouts, STYLE blocks, entities, nested tags, a cue ending before it starts) returns None and goes to
+    the general block reader, which reads Teams cues to the same segments (a property test keeps the two
+    in step); this path takes half its time on an hour-long meeting.
     """
+    if _TEAMS_BODY.fullmatch(body) is None:
+        return None
     segments: list[Segment] = []
-    position = _EMPTY_LINES.match(body).end()  # type: ignore[union-attr]  # always matches
-    while position < len(body):
-        cue = _TEAMS_CUE.match(body, position)
-        if cue is None:
-            note = _NOTE_BLOCK.match(body, position)
-            if note is None:
-                return None
-            position = note.end()
-            continue
-        start = seconds_from_clock(*cue.group(1, 2, 3, 4))
-        end = seconds_from_clock(*cue.group(5, 6, 7, 8))
+    for h1, m1, s1, f1, h2, m2, s2, f2, name, said in _TEAMS_CUE.findall(body):
+        # seconds_from_clock's arithmetic for a three-digit fraction, inline: half the time on 2 clocks a cue
+        start = int(h1) * 3600 + int(m1) * 60 + int(s1) + int(f1) / 1000
+        end = int(h2) * 3600 + int(m2) * 60 + int(s2) + int(f2) / 1000
         if end < start:
             return None
-        speaker, text = _voice_and_text(cue.group(9))
+        text = said if _single_spaced(said) else " ".join(said.split())
         if text:
-            segments.append(Segment(speaker, start, end, text))
-        position = cue.end()
+            segments.append(Segment(name.strip() or None, start, end, text))
     return segments or None
+
+
+def _single_spaced(text: str) -> bool:
+    """Whether ``" ".join(text.split())`` would give ``text`` back (checked in C, 3x quicker than doing it).
+
+    Other than the ASCII space, every whitespace character is unprintable, so a printable text splits only
+    at its spaces.
+    """
+    return text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " "
 
 
 def parse_srt(text: str, source: str) -> list[Segment]:
