@@ -26,10 +26,10 @@ Each analyze load runs twice:
 Before and after the loads it times the engine alone on the same meeting, in the
 bench's own process, one request at a time: the machine's speed in this run (a VM's
 cores can slow down by half for minutes). For each analyze load it prints the
-server's CPU per request against that figure, and how it split between the worker
-processes: a keep-alive connection stays with the worker that
-accepted it (`qualia serve` gives each worker its own listening socket so that the
-kernel spreads them). The loads start once every worker answers.
+server's CPU per request against that figure, by process (the HTTP process and
+the engines), and how the requests spread over the engine processes: each request
+goes to the next free engine, whichever connection it came on. The loads start
+once every engine has started.
 
 Targets (issue 4): >= 100 requests/s (closed loop, and kept up with in the open
 loop) with analyze p95 < 100 ms (open loop at 100 req/s) on 2 cores with several
@@ -70,7 +70,8 @@ class Load:
     seconds: float
     latencies: list[float]
     errors: int
-    worker_cpu: tuple[float, ...] = ()  # CPU seconds each server process spent on this load, busiest first
+    process_cpu: tuple[float, ...] = ()  # CPU seconds each server process spent on this load, busiest first
+    engine_share: tuple[float, ...] = ()  # the share of its requests each engine answered, busiest first
 
     @property
     def rps(self) -> float:
@@ -97,26 +98,26 @@ def start_server(port: int, workers: int, data: Path, cache: bool) -> subprocess
             [str(qualia), "serve", "--port", str(port), "--workers", str(workers)],
             cwd=data,
             env=env,
-            start_new_session=True,  # its own process group: uvicorn's workers stop with it
+            start_new_session=True,  # its own process group: its engine processes stop with it
             stdout=output,
             stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 90
-    answering: set[int] = set()
-    while time.monotonic() < deadline:  # every worker up: a load must not start while one is still importing
-        try:  # a new connection each time, so each worker gets asked
-            event = httpx.get(f"http://127.0.0.1:{port}/health/stream?events=1", timeout=2).text
-            answering.add(json.loads(event.split("data: ", 1)[1])["pid"])
-            if len(answering) == workers:
+    while time.monotonic() < deadline:  # every engine up: a load must not start while one is still importing
+        try:
+            if len(engine_runs(port)) == workers:
                 return server
         except (httpx.HTTPError, IndexError):
             time.sleep(0.3)
     stop(server)
     tail = log.read_text(encoding="utf-8", errors="replace")[-4000:]
-    raise SystemExit(
-        f"{workers - len(answering)} of the {workers} workers of qualia serve did not answer within 90 s; "
-        f"the end of its log:\n{tail}"
-    )
+    raise SystemExit(f"qualia serve did not start its {workers} engines within 90 s; the end of its log:\n{tail}")
+
+
+def engine_runs(port: int) -> dict[str, int]:
+    """Requests each engine process has answered so far (the server's live counters)."""
+    event = httpx.get(f"http://127.0.0.1:{port}/health/stream?events=1", timeout=10).text
+    return json.loads(event.split("data: ", 1)[1])["engines"]
 
 
 def stop(server: subprocess.Popen) -> None:
@@ -141,7 +142,7 @@ def group_stats(pgid: int) -> dict[int, list[str]]:
 
 
 def group_rss_mb(pgid: int) -> float:
-    """Resident memory of every process in the server's process group (uvicorn's supervisor and workers)."""
+    """Resident memory of every process in the server's process group (the server and its engines)."""
     return sum(int(fields[21]) for fields in group_stats(pgid).values()) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
@@ -151,12 +152,17 @@ def group_cpu_s(pgid: int) -> dict[int, float]:
     return {pid: (int(fields[11]) + int(fields[12])) / tick for pid, fields in group_stats(pgid).items()}
 
 
-def with_worker_cpu(pgid: int, measure: Callable[[], Load]) -> Load:
-    """``measure()``, with the CPU each server process spent on it: shows how evenly the workers shared it."""
-    before = group_cpu_s(pgid)
+def with_server_cpu(port: int, pgid: int, measure: Callable[[], Load]) -> Load:
+    """``measure()``, with the CPU each server process spent on it and how its requests spread over the engines."""
+    before, runs_before = group_cpu_s(pgid), engine_runs(port)
     measured = measure()
     spent = [cpu - before.get(pid, 0.0) for pid, cpu in group_cpu_s(pgid).items()]
-    return replace(measured, worker_cpu=tuple(sorted((cpu for cpu in spent if cpu > 0.05), reverse=True)))
+    runs = [count - runs_before.get(pid, 0) for pid, count in engine_runs(port).items()]
+    return replace(
+        measured,
+        process_cpu=tuple(sorted((cpu for cpu in spent if cpu > 0.05), reverse=True)),
+        engine_share=tuple(sorted((count / max(sum(runs), 1) for count in runs), reverse=True)),
+    )
 
 
 Request = tuple[str, str, bytes | None]
@@ -241,10 +247,11 @@ def run(
         raise SystemExit(f"warm-up: {warm.errors} errors")
     baseline = asyncio.run(load("GET /health", port, health, args.concurrency, 200))
     before = group_rss_mb(pgid)
-    closed = with_worker_cpu(
-        pgid, lambda: asyncio.run(load("analyze, closed loop", port, analyze, args.concurrency, 200))
+    closed = with_server_cpu(
+        port, pgid, lambda: asyncio.run(load("analyze, closed loop", port, analyze, args.concurrency, 200))
     )
-    opened = with_worker_cpu(
+    opened = with_server_cpu(
+        port,
         pgid,
         lambda: asyncio.run(
             paced_load(f"analyze, open loop {args.rate:g} req/s", port, paced, args.concurrency, args.rate, 200)
@@ -280,14 +287,15 @@ def report(title: str, loads: list[Load], before: float, after: float, rate: flo
         f"open-loop p95 {opened.percentile(95) / baseline.percentile(95):.1f}x"
     )
     for item in (closed, opened):
-        total = sum(item.worker_cpu)
-        shares = " / ".join(f"{cpu / total:.0%}" for cpu in item.worker_cpu)
-        per_request_ms = 1000 * total / len(item.latencies)
+        total = sum(item.process_cpu)
+        by_process = " / ".join(f"{1000 * cpu / len(item.latencies):.1f}" for cpu in item.process_cpu)
+        by_engine = " / ".join(f"{share:.0%}" for share in item.engine_share)
         print(
-            f"{item.name}: server CPU {per_request_ms:.1f} ms a request ({per_request_ms / alone_ms:.2f}x the "
-            f"engine alone), split between the workers {shares} (their connections decide which one answers)"
+            f"{item.name}: server CPU {1000 * total / len(item.latencies):.1f} ms a request "
+            f"({1000 * total / len(item.latencies) / alone_ms:.2f}x the engine alone; by process, busiest first: "
+            f"{by_process} ms); requests by engine {by_engine}"
         )
-    print(f"server RSS (all workers): {before:.0f} MB -> {after:.0f} MB ({growth:+.1f}%)")
+    print(f"server RSS (all processes): {before:.0f} MB -> {after:.0f} MB ({growth:+.1f}%)")
     checks = {
         ">= 100 requests/s (closed loop)": closed.rps >= 100,
         f"open loop kept up with {rate:g} req/s": opened.rps >= 0.97 * rate,
@@ -305,12 +313,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--rate", type=float, default=100.0, help="open-loop requests per second")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="qualia serve --workers: engine processes")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="qualia-bench-api-") as folder:
         meeting = build_vtt(Path(folder) / "meeting.vtt", 60_000).read_text(encoding="utf-8")
         print(
-            f"{args.requests} requests per load, {args.concurrency} concurrent, {args.workers} workers, "
+            f"{args.requests} requests per load, {args.concurrency} concurrent, {args.workers} engine processes, "
             f"{os.cpu_count()} cores; meeting {len(meeting.encode()):,} bytes"
         )
         alone_ms = engine_alone_ms(meeting)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import http.client
 import json
 import os
 import signal
@@ -14,15 +13,17 @@ import sys
 import threading
 import time
 import urllib.request
-from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from qualia_pipelines.api.app import create_app, params_by_plugin
+from qualia_pipelines.api.app import create_app
+from qualia_pipelines.api.engines import params_by_plugin
 from qualia_pipelines.api.limits import safe_file_name
 from qualia_pipelines.core.engine import Engine
 from qualia_pipelines.core.settings import Settings
@@ -164,17 +165,17 @@ def test_qualia_serve_answers_on_loopback_and_refuses_other_addresses(tmp_path: 
         server.wait(timeout=30)
 
 
-def answering_pid(connection: http.client.HTTPConnection) -> int:
-    """The pid of the worker that answers on this connection (from one event of the live counters)."""
-    connection.request("GET", "/health/stream?events=1")
-    answer = connection.getresponse()
-    event = answer.read().decode()
-    assert answer.status == 200, event
-    return json.loads(event.split("data: ", 1)[1])["pid"]
+def engine_runs(port: int) -> dict[str, int]:
+    """Analyses answered so far by each engine process of a server (from one event of the live counters)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/stream?events=1", timeout=30) as answer:
+        return json.loads(answer.read().decode().split("data: ", 1)[1])["engines"]
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="per-worker listening sockets (SO_REUSEPORT) are used on Linux")
-def test_qualia_serve_spreads_a_burst_of_connections_over_its_workers(tmp_path: Path) -> None:
+def test_qualia_serve_hands_each_request_to_the_next_free_engine_process(tmp_path: Path) -> None:
+    """Four concurrent 1 s runs on two engine processes: both engines take them, so they end in ~2 s, not 4."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "thread_probe.py").write_text(THREAD_PROBE)
     qualia = Path(sys.executable).parent / "qualia"
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -183,25 +184,38 @@ def test_qualia_serve_spreads_a_burst_of_connections_over_its_workers(tmp_path: 
     server = subprocess.Popen(
         command,
         cwd=tmp_path,
-        env={**os.environ, "QUALIA_RATE_LIMIT_PER_MINUTE": "0"},  # the burst is one client: no 429s
+        env={**os.environ, "QUALIA_RATE_LIMIT_PER_MINUTE": "0", "QUALIA_PLUGIN_PATH": str(plugins)},
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        workers: set[int] = set()
         deadline = time.monotonic() + 120
-        while len(workers) < 2:  # both workers up: new connections reach each of them
-            assert time.monotonic() < deadline, f"only workers {workers} answered within 120 s"
+        while True:  # the server answers once both engines have started
             try:
-                workers.add(answering_pid(http.client.HTTPConnection("127.0.0.1", port, timeout=10)))
+                engines = engine_runs(port)
+                break
             except OSError:
+                assert time.monotonic() < deadline, "qualia serve did not answer within 120 s"
                 time.sleep(0.5)
-        burst = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(40)]
-        for connection in burst:
-            connection.connect()  # all open before any request: the split is made at connect time
-        answered = Counter(answering_pid(connection) for connection in burst)
-        assert set(answered) == workers and min(answered.values()) >= 8, answered  # one worker never gets them all
+        assert len(engines) == 2 and set(engines.values()) == {0}, engines
+        body = json.dumps({"text": RETRO, "parameters": {"seconds": 1.0}}).encode()
+
+        def probe() -> int:
+            with urllib.request.urlopen(
+                urllib.request.Request(
+                    f"http://127.0.0.1:{port}/analyze/thread_probe", body, {"content-type": "application/json"}
+                ),
+                timeout=30,
+            ) as answer:
+                return answer.status
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(4) as clients:
+            statuses = list(clients.map(lambda _: probe(), range(4)))
+        took = time.monotonic() - started
+        assert statuses == [200] * 4 and took < 3.5, (statuses, took)
+        assert sorted(engine_runs(port).values()) == [2, 2]  # per request, not per connection
         second = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert second.returncode == 1 and f"--port {port}: cannot listen" in second.stderr  # no silent sharing
     finally:
@@ -228,18 +242,18 @@ plugin = Plugin(
 """
 
 
-def test_quick_text_analyses_run_on_the_event_loop_and_slow_ones_never_hold_it_up(tmp_path: Path) -> None:
+def test_analyses_run_off_the_event_loop_so_it_keeps_answering(tmp_path: Path) -> None:
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "thread_probe.py").write_text(THREAD_PROBE)
 
-    async def threads_and_longest_pause(seconds: float) -> tuple[list[str], float]:
-        """Three runs of the probe, one after the other, while ``GET /`` is asked every 20 ms."""
-        app = create_app(Settings(data_dir=tmp_path / f"data-{seconds}", plugin_dirs=[plugins]))
+    async def threads_and_longest_pause() -> tuple[list[str], float]:
+        """Three 0.4 s runs of the probe, one after the other, while ``GET /`` is asked every 20 ms."""
+        app = create_app(Settings(data_dir=tmp_path / "data", plugin_dirs=[plugins]))
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://qualia") as client:
 
             async def probes() -> list[str]:
-                body = {"text": RETRO, "parameters": {"seconds": seconds}}
+                body = {"text": RETRO, "parameters": {"seconds": 0.4}}
                 answers = [await client.post("/analyze/thread_probe", json=body, timeout=30) for _ in range(3)]
                 return [answer.json()["values"]["thread"] for answer in answers]
 
@@ -254,9 +268,65 @@ def test_quick_text_analyses_run_on_the_event_loop_and_slow_ones_never_hold_it_u
             return await runs, max(pauses, default=0.0)
 
     loop_thread = threading.current_thread().name  # asyncio.run keeps the event loop on this thread
-    quick, _ = asyncio.run(threads_and_longest_pause(0.0))
-    assert quick[0] != loop_thread  # no timing known yet (and a first run loads models): the worker thread
-    assert quick[2] == loop_thread  # the run before took milliseconds: on the event loop
-    slow, longest_pause = asyncio.run(threads_and_longest_pause(0.4))
-    assert loop_thread not in slow  # 0.4 s runs stay on the worker thread
+    threads, longest_pause = asyncio.run(threads_and_longest_pause())
+    assert loop_thread not in threads  # runs go to a worker thread
     assert longest_pause < 0.2  # and the loop kept answering while they ran
+
+
+def comparable(answer: httpx.Response) -> Any:
+    """An answer's content without the run times in its provenance (JSON) or as bytes (images)."""
+    if not answer.headers["content-type"].startswith("application/json"):
+        return answer.content
+
+    def untimed(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: untimed(item) for key, item in value.items() if key != "seconds"}
+        return [untimed(item) for item in value] if isinstance(value, list) else value
+
+    return untimed(answer.json())
+
+
+def test_an_engine_pool_answers_as_the_server_process_does_and_survives_a_lost_engine(tmp_path: Path) -> None:
+    """The same answers and errors from engine processes; a dead engine costs at most the request it had."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "thread_probe.py").write_text(THREAD_PROBE)
+    settings = Settings(data_dir=tmp_path / "data", plugin_dirs=[plugins], max_file_mb=1)
+    requests: list[tuple[str, dict[str, Any]]] = [
+        ("/analyze/word_frequency", {"json": {"text": RETRO, "parameters": {"max_words": 3}}}),
+        ("/analyze/word_frequency", {"json": {"text": RETRO, "parameters": {"max_words": -1}}}),
+        ("/analyze/nope", {"json": {"text": RETRO}}),
+        ("/analyze/teams_cleaner", {"json": {"text": RETRO}}),
+        ("/analyze/word_frequency", {"files": {"file": ("x.vtt", b"not a transcript")}}),
+        ("/process/teams_cleaner", {"files": {"file": ("retro.txt", RETRO.encode())}}),
+        ("/visualize/wordcloud_viz", {"json": {"text": RETRO}}),
+        ("/pipeline", {"json": {"text": RETRO, "steps": [{"plugin": "sentiment_analyzer"}, {"plugin": "nope"}]}}),
+        ("/pipeline", {"json": {"text": RETRO, "steps": [{"plugin": "sentiment_analyzer"}]}}),
+    ]
+
+    def answers(client: TestClient) -> list[tuple[int, str, Any]]:
+        answered = [client.post(path, **kwargs) for path, kwargs in requests]
+        return [(a.status_code, a.headers["content-type"], comparable(a)) for a in answered]
+
+    with TestClient(create_app(settings)) as client:
+        in_process = answers(client)
+    with TestClient(create_app(settings, engine_processes=2)) as client:
+        pooled = answers(client)
+        engines = [int(pid) for pid in client.get("/health").json()["counters"]["engines"]]
+        assert len(engines) == 2 and os.getpid() not in engines
+        with ThreadPoolExecutor(2) as clients:  # an engine killed mid-run: that request fails, clearly
+            running = clients.submit(
+                client.post, "/analyze/thread_probe", json={"text": RETRO, "parameters": {"seconds": 5}}
+            )
+            time.sleep(1.5)
+            for pid in engines:
+                os.kill(pid, signal.SIGKILL)
+            lost = running.result(timeout=30)
+        assert lost.status_code == 503 and "engine process stopped" in lost.json()["error"]
+        for pid in engines:  # reaped by the pool: gone, not zombies
+            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        again = client.post("/analyze/word_frequency", json={"text": RETRO})
+        assert again.status_code == 200  # a new engine took it
+        assert set(client.get("/health").json()["counters"]["engines"]) - {str(pid) for pid in engines}
+    assert [status for status, _, _ in pooled] == [200, 400, 404, 400, 400, 200, 200, 404, 200]
+    assert pooled == in_process

@@ -1,18 +1,16 @@
 """The REST API: the same engine as the CLI and Dagster, over HTTP.
 
-`create_app` wires one engine (plugins load once per worker) into thin routes;
-every error leaves as JSON with a message naming the plugin, parameter or file,
-never as a stack trace.
+`create_app` wires the engines (in this process, or a pool of engine processes:
+``engines.py``) into thin routes; every error leaves as JSON with a message
+naming the plugin, parameter or file, never as a stack trace.
 """
 
 import os
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import sentry_sdk
-from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -21,6 +19,15 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qualia_pipelines import __version__
+from qualia_pipelines.api.engines import (
+    ENGINES_ENV,
+    ROUTE_KIND,
+    Engines,
+    EngineUnavailableError,
+    PipelineRun,
+    PluginRun,
+    engines_for,
+)
 from qualia_pipelines.api.health import health_router
 from qualia_pipelines.api.limits import BodySizeLimit, form_upload
 from qualia_pipelines.api.observability import Telemetry, TelemetryMiddleware
@@ -30,14 +37,11 @@ from qualia_pipelines.api.security import AccessControl
 from qualia_pipelines.api.transcripts import transcripts_router
 from qualia_pipelines.api.webhooks import ReplayLedger, ledger_path, webhook_secrets, webhooks_router
 from qualia_pipelines.core.alerts import init_sentry
-from qualia_pipelines.core.contract import PluginKind, QualiaError, Rendering
-from qualia_pipelines.core.engine import Engine, ParamsByPlugin, PluginExecutionError, RunResult
+from qualia_pipelines.core.contract import PluginKind, QualiaError
+from qualia_pipelines.core.engine import Engine, PluginExecutionError
 from qualia_pipelines.core.inbox import InboxConflictError
-from qualia_pipelines.core.pipeline_config import Step, checked_steps
-from qualia_pipelines.core.readers import transcript_from_bytes, transcript_from_text
 from qualia_pipelines.core.registry import UnknownPluginError
 from qualia_pipelines.core.settings import Settings, load_settings
-from qualia_pipelines.core.storage import to_jsonable
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Bad input: the message names the field, plugin or file."},
@@ -46,24 +50,34 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "Body over the size limit."},
     500: {"model": ErrorBody, "description": "A plugin failed; the message names it (reported to Sentry if set up)."},
     429: {"model": ErrorBody, "description": "Rate limit reached; the Retry-After header says when to retry."},
+    503: {"model": ErrorBody, "description": "The engine process running the request stopped; retry it."},
 }
-_ROUTE_KIND: dict[str, PluginKind] = {"analyze": "analyzer", "process": "document", "visualize": "visualizer"}
 
 
 def create_app(
-    settings: Settings | None = None, engine: Engine | None = None, orchestrator: Orchestrator | None = None
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    orchestrator: Orchestrator | None = None,
+    engine_processes: int | None = None,
 ) -> FastAPI:
-    """The application, with one engine and one Dagster instance handle per worker process."""
+    """The application, with one Dagster instance handle, running analyses in this process or, with
+    ``engine_processes`` over 1 (default: ``$QUALIA_API_ENGINES``), in that many engine processes."""
     settings = settings or load_settings()
     engine = engine or Engine.from_settings(settings, use_cache=settings.api_result_cache)
     orchestrator = orchestrator or Orchestrator(settings)
+    processes = engine_processes if engine_processes is not None else int(os.environ.get(ENGINES_ENV) or 0)
+    engines = engines_for(settings, engine, processes)
     telemetry = Telemetry()
     init_sentry(os.environ.get("SENTRY_DSN"))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        orchestrator.close()
+        telemetry.engine_pids = await engines.start()
+        try:
+            yield
+        finally:
+            engines.close()
+            orchestrator.close()
 
     app = FastAPI(
         title="Qualia Pipelines",
@@ -84,17 +98,11 @@ def create_app(
         )
     _add_error_handlers(app)
 
-    def run_steps(text: str, steps: list[PipelineStep]) -> dict[str, Any]:
-        checked = checked_steps("pipeline", [Step(step.plugin, step.parameters) for step in steps], engine)
-        params = {step.plugin: step.parameters for step in checked}
-        transcript = transcript_from_text(text, source="<request>")
-        results = {}
-        for step in checked:
-            sentry_sdk.set_tag("plugin", step.plugin)
-            result = engine.run(step.plugin, transcript, params)
-            telemetry.observe_steps(result.steps)
-            results[step.plugin] = _describe(result.values) if result.plugin.kind == "visualizer" else result.to_dict()
-        return results
+    async def run_steps(text: str, steps: list[PipelineStep]) -> dict[str, Any]:
+        sentry_sdk.set_tag("plugin", ",".join(step.plugin for step in steps))
+        ran = await engines.run(PipelineRun(text, tuple((step.plugin, step.parameters) for step in steps)))
+        telemetry.observe_steps(ran.steps, ran.engine_pid)
+        return ran.results
 
     @app.get("/", summary="Name, version and links")
     def root() -> dict[str, Any]:
@@ -119,17 +127,17 @@ def create_app(
     def plugin(plugin_id: str) -> PluginSummary:
         return PluginSummary.of(engine.registry.get(plugin_id))
 
-    for route, kind in _ROUTE_KIND.items():
-        _add_run_routes(app, engine, settings, telemetry, route, kind)
+    for route, kind in ROUTE_KIND.items():
+        _add_run_routes(app, engines, settings, telemetry, route, kind)
 
     @app.post("/pipeline", summary="Run ordered steps, each with its parameters, on one text")
-    def pipeline(body: PipelineRequest) -> dict[str, Any]:
-        results = run_steps(body.text, body.steps)
+    async def pipeline(body: PipelineRequest) -> dict[str, Any]:
+        results = await run_steps(body.text, body.steps)
         return {"steps": list(results), "results": results}
 
-    def analyse(text: str, steps: list[PipelineStep] | None) -> dict[str, Any]:
+    async def analyse(text: str, steps: list[PipelineStep] | None) -> dict[str, Any]:
         analyzers = [PipelineStep(plugin=p.id) for p in engine.registry.plugins.values() if p.kind == "analyzer"]
-        return run_steps(text, steps or analyzers)
+        return await run_steps(text, steps or analyzers)
 
     def queue(name: str, data: bytes) -> str:
         return orchestrator.receive(name, data)[0]
@@ -143,58 +151,28 @@ def create_app(
 
 
 def _add_run_routes(
-    app: FastAPI, engine: Engine, settings: Settings, telemetry: Telemetry, route: str, kind: PluginKind
+    app: FastAPI, engines: Engines, settings: Settings, telemetry: Telemetry, route: str, kind: PluginKind
 ) -> None:
     """``POST /<route>/{plugin_id}``, taking a JSON body or a multipart upload, for plugins of ``kind``.
 
-    Runs go one at a time per process, because CPU-bound threads contending for
-    the GIL only add switching (more processes add throughput). A run goes to a
-    worker thread, so the event loop keeps answering (health, uploads, the event
-    stream) meanwhile; except a text of at most ``_INLINE_MAX_CHARS`` for a plugin
-    whose last run took at most ``_INLINE_MAX_SECONDS``, which runs on the event loop
-    when no other run is going: for such millisecond analyses the hand-over to the
-    thread and back, with its GIL switches, cost about a third of the p95 latency at
-    100 requests/s. Slow plugins, uploads and long texts never hold up the loop.
+    The handler reads and checks the request; the run, including encoding the answer, is the engines'
+    (see ``engines.py``), so the event loop keeps answering (health, uploads, the event stream) meanwhile.
     """
-    engine_slot = CapacityLimiter(1)
-    last_run_s: dict[str, float] = {}  # by plugin: what its last run on this route took, cache hits included
 
-    def respond(plugin_id: str, parameters: dict[str, Any], execute: Callable[[ParamsByPlugin], RunResult]) -> Any:
-        plugin = engine.registry.get(plugin_id)
-        if plugin.kind != kind:
-            use = next(name for name, k in _ROUTE_KIND.items() if k == plugin.kind)
-            raise QualiaError(f"plugin {plugin_id!r} is a {plugin.kind}; use POST /{use}/{plugin_id}")
+    async def handler(plugin_id: str, request: Request) -> Response:
         sentry_sdk.set_tag("plugin", plugin_id)
-        started = time.perf_counter()
-        result = execute(params_by_plugin(plugin_id, parameters))
-        last_run_s[plugin_id] = time.perf_counter() - started
-        telemetry.observe_steps(result.steps)
-        if kind == "visualizer":
-            rendering = next(iter(result.values.values()))
-            return Response(rendering.content, media_type=rendering.media_type)
-        return JSONResponse(result.to_dict())  # already JSON-ready: no second encoding pass
-
-    async def handler(plugin_id: str, request: Request) -> Any:
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             data, name, parameters = await form_upload(request, settings.max_bytes)
-
-            def on_file(params: ParamsByPlugin) -> RunResult:
-                transcript = transcript_from_bytes(data, name, source=name, max_bytes=settings.max_bytes)
-                return engine.run(plugin_id, transcript, params)
-
-            return await to_thread.run_sync(respond, plugin_id, parameters, on_file, limiter=engine_slot)
-        try:
-            body = TextRequest.model_validate_json(await request.body())
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors()) from None
-
-        def on_text(params: ParamsByPlugin) -> RunResult:
-            return engine.run_text(plugin_id, body.text, params, source="<request>")
-
-        quick = last_run_s.get(plugin_id, float("inf")) <= _INLINE_MAX_SECONDS and len(body.text) <= _INLINE_MAX_CHARS
-        if quick and not engine_slot.borrowed_tokens:
-            return respond(plugin_id, body.parameters, on_text)
-        return await to_thread.run_sync(respond, plugin_id, body.parameters, on_text, limiter=engine_slot)
+            run = PluginRun(plugin_id, kind, parameters, upload=data, file_name=name)
+        else:
+            try:
+                body = TextRequest.model_validate_json(await request.body())
+            except ValidationError as exc:
+                raise RequestValidationError(exc.errors()) from None
+            run = PluginRun(plugin_id, kind, body.parameters, text=body.text)
+        answer = await engines.run(run)
+        telemetry.observe_steps(answer.steps, answer.engine_pid)
+        return Response(answer.content, media_type=answer.media_type)
 
     described = {"analyzer": "an analysis", "document": "a document plugin", "visualizer": "a visualizer"}[kind]
     app.post(
@@ -203,10 +181,6 @@ def _add_run_routes(
         openapi_extra={"requestBody": _REQUEST_BODY},
     )(handler)
 
-
-_INLINE_MAX_CHARS = 256 * 1024
-_INLINE_MAX_SECONDS = 0.05
-"""A text run on the event loop is short and of a plugin that was quick last time: the loop pauses briefly."""
 
 _REQUEST_BODY = {
     "required": True,
@@ -224,27 +198,11 @@ _REQUEST_BODY = {
 }
 
 
-def params_by_plugin(target: str, flat: dict[str, Any]) -> ParamsByPlugin:
-    """``{"name": v}`` sets the target's parameter; ``{"plugin.name": v}`` one of a plugin in its chain."""
-    params: ParamsByPlugin = {}
-    for key, value in flat.items():
-        plugin_id, _, name = key.rpartition(".")
-        params.setdefault(plugin_id or target, {})[name] = value
-    return params
-
-
-def _describe(values: dict[str, Any]) -> dict[str, Any]:
-    """A visualizer's output inside a JSON pipeline answer: what it is, not its bytes."""
-    return {
-        key: {"media_type": value.media_type, "bytes": len(value.content)} if isinstance(value, Rendering) else value
-        for key, value in to_jsonable(values).items()
-    }
-
-
 _STATUS_OF_ERROR: dict[type[QualiaError], int] = {  # most specific first
     UnknownPluginError: 404,
     UnknownTranscriptError: 404,
     InboxConflictError: 409,
+    EngineUnavailableError: 503,
     PluginExecutionError: 500,
     QualiaError: 400,
 }

@@ -1,9 +1,10 @@
 """Counters for ``/health/stream`` and ``/metrics``, and optional Sentry reporting.
 
 Prometheus metrics follow ``prometheus-client``'s multiprocess mode when
-``PROMETHEUS_MULTIPROC_DIR`` is set (``qualia serve --workers N`` sets it), so
-a scrape sees every worker. The live counters of the event stream are the
-answering worker's own.
+``PROMETHEUS_MULTIPROC_DIR`` is set (for several server processes, e.g. under
+gunicorn), so a scrape sees every process; the live counters of the event
+stream are the answering process's own. ``qualia serve`` has one server
+process, whatever its number of engine processes, so both see everything.
 """
 
 import asyncio
@@ -33,13 +34,15 @@ class PluginTiming:
 
 @dataclass
 class Telemetry:
-    """Request and plugin figures of this worker, mirrored into Prometheus metrics."""
+    """Request and plugin figures of this server process, mirrored into Prometheus metrics."""
 
     started: float = field(default_factory=time.monotonic)
     requests: int = 0
     client_errors: int = 0
     server_errors: int = 0
     plugins: dict[str, PluginTiming] = field(default_factory=lambda: defaultdict(PluginTiming))
+    engine_pids: list[int] = field(default_factory=list)  # set once the engines have started
+    engine_runs: dict[int, int] = field(default_factory=dict)  # by engine pid: how the load spread
 
     def __post_init__(self) -> None:
         multiprocess = bool(os.environ.get(MULTIPROCESS_ENV))
@@ -67,7 +70,8 @@ class Telemetry:
         self._requests.labels(method, route, str(status)).inc()
         self._latency.labels(route).observe(seconds)
 
-    def observe_steps(self, steps: Iterable[StepRecord]) -> None:
+    def observe_steps(self, steps: Iterable[StepRecord], engine_pid: int) -> None:
+        self.engine_runs[engine_pid] = self.engine_runs.get(engine_pid, 0) + 1
         for step in steps:
             if step.cache_hit:
                 continue
@@ -85,6 +89,7 @@ class Telemetry:
             "errors": self.client_errors + self.server_errors,
             "client_errors": self.client_errors,
             "server_errors": self.server_errors,
+            "engines": {str(pid): self.engine_runs.get(pid, 0) for pid in self._engines()},
             "plugins": {
                 plugin: {
                     "runs": t.count,
@@ -94,6 +99,10 @@ class Telemetry:
                 for plugin, t in sorted(self.plugins.items())
             },
         }
+
+    def _engines(self) -> list[int]:
+        """The engines started, and any that replaced one since (runs are counted by pid)."""
+        return sorted({*self.engine_pids, *self.engine_runs})
 
     def prometheus_text(self) -> bytes:
         return generate_latest(self.registry)

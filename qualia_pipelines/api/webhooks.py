@@ -14,7 +14,7 @@ import hmac
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,7 @@ def verify(secret: bytes | None, source: str, headers: Mapping[str, str], body: 
         raise HTTPException(401, "webhook: X-Qualia-Signature does not match the body (sha256=<hex> of '<ts>.<body>')")
 
 
-Analyse = Callable[[str, list[PipelineStep] | None], dict[str, Any]]
+Analyse = Callable[[str, list[PipelineStep] | None], Awaitable[dict[str, Any]]]
 Queue = Callable[[str, bytes], str]
 
 
@@ -110,7 +110,8 @@ def webhooks_router(secrets: dict[str, bytes], ledger: ReplayLedger, analyse: An
             return WebhookResult(source=source, action="queued", key=key, results={})
         if delivery.text is None:
             raise QualiaError("webhook payload needs 'text' (to analyse) or 'transcript' (to queue)")
-        return WebhookResult(source=source, action="analysed", key=None, results=analyse(delivery.text, delivery.steps))
+        results = await analyse(delivery.text, delivery.steps)
+        return WebhookResult(source=source, action="analysed", key=None, results=results)
 
     return router
 

@@ -12,3 +12,7 @@ class TranscriptError(QualiaError):
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
+
+    def __reduce__(self) -> tuple[type[TranscriptError], tuple[str, str]]:
+        """Rebuilt from source and reason: it crosses from the API's engine processes to the server."""
+        return TranscriptError, (self.source, self.reason)
