@@ -27,6 +27,15 @@ SAMPLES = {
 }
 
 
+# A plugin that always raises: how a plugin bug reaches the API, Sentry and the engine processes.
+FAILING = """
+from qualia_pipelines.core.contract import Plugin
+def run(inputs, params):
+    raise RuntimeError("deliberate failure")
+plugin = Plugin("always_fails", "analyzer", "1", "Always fails.", ("cleaned_document",), ("nothing",), run)
+"""
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's qualia.yaml or writes to their cache."""

@@ -23,11 +23,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from qualia_pipelines.api.app import create_app
-from qualia_pipelines.api.engines import params_by_plugin
+from qualia_pipelines.api.engines import ENGINE_NICENESS, params_by_plugin
 from qualia_pipelines.api.limits import safe_file_name
 from qualia_pipelines.core.engine import Engine
 from qualia_pipelines.core.settings import Settings
-from tests.conftest import SAMPLES
+from tests.conftest import FAILING, SAMPLES
 
 RETRO = "[00:01] Ana: O deploy foi ótimo, adorei a nova integração.\n[00:09] Rafael: A documentação ficou confusa.\n"
 
@@ -291,10 +291,13 @@ def test_an_engine_pool_answers_as_the_server_process_does_and_survives_a_lost_e
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "thread_probe.py").write_text(THREAD_PROBE)
+    (plugins / "always_fails.py").write_text(FAILING)
     settings = Settings(data_dir=tmp_path / "data", plugin_dirs=[plugins], max_file_mb=1)
     requests: list[tuple[str, dict[str, Any]]] = [
         ("/analyze/word_frequency", {"json": {"text": RETRO, "parameters": {"max_words": 3}}}),
         ("/analyze/word_frequency", {"json": {"text": RETRO, "parameters": {"max_words": -1}}}),
+        ("/analyze/word_frequency", {"json": {"parameters": {}}}),
+        ("/analyze/always_fails", {"json": {"text": RETRO}}),
         ("/analyze/nope", {"json": {"text": RETRO}}),
         ("/analyze/teams_cleaner", {"json": {"text": RETRO}}),
         ("/analyze/word_frequency", {"files": {"file": ("x.vtt", b"not a transcript")}}),
@@ -314,6 +317,8 @@ def test_an_engine_pool_answers_as_the_server_process_does_and_survives_a_lost_e
         pooled = answers(client)
         engines = [int(pid) for pid in client.get("/health").json()["counters"]["engines"]]
         assert len(engines) == 2 and os.getpid() not in engines
+        server_nice = os.getpriority(os.PRIO_PROCESS, 0)  # engines give way to the process answering requests
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in engines} == {min(19, server_nice + ENGINE_NICENESS)}
         with ThreadPoolExecutor(2) as clients:  # an engine killed mid-run: that request fails, clearly
             running = clients.submit(
                 client.post, "/analyze/thread_probe", json={"text": RETRO, "parameters": {"seconds": 5}}
@@ -328,5 +333,5 @@ def test_an_engine_pool_answers_as_the_server_process_does_and_survives_a_lost_e
         again = client.post("/analyze/word_frequency", json={"text": RETRO})
         assert again.status_code == 200  # a new engine took it
         assert set(client.get("/health").json()["counters"]["engines"]) - {str(pid) for pid in engines}
-    assert [status for status, _, _ in pooled] == [200, 400, 404, 400, 400, 200, 200, 404, 200]
+    assert [status for status, _, _ in pooled] == [200, 400, 422, 500, 404, 400, 400, 200, 200, 404, 200]
     assert pooled == in_process

@@ -20,7 +20,7 @@ from qualia_pipelines.core.engine import Engine
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.orchestration.resources import resources_for
 from qualia_pipelines.orchestration.sensors import inbox_sensor
-from tests.conftest import SAMPLES, digest, sensor_tick
+from tests.conftest import FAILING, SAMPLES, digest, sensor_tick
 from tests.receiver import receiver
 
 SECRET = "webhook-test-secret"
@@ -235,14 +235,6 @@ def test_api_keys_loopback_rule_rate_limit_and_cors(tmp_path: Path) -> None:
         assert preflight.headers["access-control-allow-origin"] == "https://lab.example"
         other = local.get("/plugins", headers={"origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
-
-
-FAILING = """
-from qualia_pipelines.core.contract import Plugin
-def run(inputs, params):
-    raise RuntimeError("deliberate failure")
-plugin = Plugin("always_fails", "analyzer", "1", "Always fails.", ("cleaned_document",), ("nothing",), run)
-"""
 
 
 def test_sentry_gets_plugin_failures_with_their_plugin_when_a_dsn_is_set(
