@@ -37,7 +37,8 @@ EngineCall = Callable[[Engine], T]
 ROUTE_KIND: dict[str, PluginKind] = {"analyze": "analyzer", "process": "document", "visualize": "visualizer"}
 ENGINE_NICENESS = 5
 """Engines yield the CPU to the server process: when every core is busy, reading a request or sending an
-answer (a millisecond) does not wait behind an analysis (p50 at 100 requests/s on 2 cores: 18-19 -> 13-16 ms)."""
+answer (a millisecond) does not wait behind an analysis (bench/api.py, 100 requests/s on 2 cores: p50
+13.5-18.5 ms in 4 runs, 17.7-19.2 ms in 5 runs without)."""
 ENGINES_ENV = "QUALIA_API_ENGINES"
 """How many engine processes the API starts (``qualia serve --workers N`` sets it); 0 or 1: none."""
 
