@@ -61,7 +61,11 @@ def create_app(
     engine_processes: int | None = None,
 ) -> FastAPI:
     """The application, with one Dagster instance handle, running analyses in this process or, with
-    ``engine_processes`` over 1 (default: ``$QUALIA_API_ENGINES``), in that many engine processes."""
+    ``engine_processes`` over 1 (default: ``$QUALIA_API_ENGINES``), in that many engine processes.
+
+    ``engine`` answers plugin metadata and runs in this process; engine processes build theirs from
+    ``settings``, as ``qualia serve`` would.
+    """
     settings = settings or load_settings()
     engine = engine or Engine.from_settings(settings, use_cache=settings.api_result_cache)
     orchestrator = orchestrator or Orchestrator(settings)

@@ -37,10 +37,11 @@ EngineCall = Callable[[Engine], T]
 ROUTE_KIND: dict[str, PluginKind] = {"analyze": "analyzer", "process": "document", "visualize": "visualizer"}
 ENGINE_NICENESS = 5
 """Engines yield the CPU to the server process: when every core is busy, reading a request or sending an
-answer (a millisecond) does not wait behind an analysis (bench/api.py, 100 requests/s on 2 cores: p50
-13.5-18.5 ms in 4 runs, 17.7-19.2 ms in 5 runs without)."""
+answer (a millisecond) need not wait behind an analysis. On the 2-core bench VM the effect is within its
+noise (p95 at 100 requests/s: 46-90 ms in 7 runs with it, 64-91 ms in 5 without)."""
 ENGINES_ENV = "QUALIA_API_ENGINES"
-"""How many engine processes the API starts (``qualia serve --workers N`` sets it); 0 or 1: none."""
+"""How many engine processes the API starts (``qualia serve --workers N`` sets it); 0 or 1: none, analyses
+run in the server process."""
 
 
 class EngineUnavailableError(QualiaError):
@@ -49,8 +50,6 @@ class EngineUnavailableError(QualiaError):
 
 class LocalEngine:
     """Runs in this process on a worker thread, one run at a time: CPU-bound threads only contend for the GIL."""
-
-    processes = 0
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -86,7 +85,7 @@ class EnginePool:
         executor = self._executor
         try:
             future = executor.submit(_run, call)
-        except BrokenProcessPool:  # an engine stopped since the last request: this one has not run, so it can
+        except BrokenProcessPool:  # an engine stopped since the last request; this one has not run: resubmit
             self._replace(executor)
             executor = self._executor
             future = executor.submit(_run, call)
