@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from multiprocessing.context import BaseContext
 from typing import Any, TypeVar
 
 from anyio import CapacityLimiter, to_thread
@@ -75,10 +76,14 @@ class EnginePool:
         self._executor = self._new_executor()
 
     def _new_executor(self) -> ProcessPoolExecutor:
-        # forkserver: never fork the server itself (its threads and open instance); engines start from a
-        # clean process that has imported the engine once
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
+        # never fork the server itself (its threads and open instance): engines start from a fork server that
+        # has imported the engine once, or are spawned where there is none (Windows)
+        context: BaseContext
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([__name__])
+        else:
+            context = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(self.processes, mp_context=context, initializer=_start, initargs=(self.settings,))
 
     async def run(self, call: EngineCall[T]) -> T:
