@@ -287,12 +287,12 @@ def report(title: str, loads: list[Load], before: float, after: float, rate: flo
         f"open-loop p95 {opened.percentile(95) / baseline.percentile(95):.1f}x"
     )
     for item in (closed, opened):
-        total = sum(item.process_cpu)
-        by_process = " / ".join(f"{1000 * cpu / len(item.latencies):.1f}" for cpu in item.process_cpu)
+        per_request_ms = [1000 * cpu / len(item.latencies) for cpu in item.process_cpu]
+        by_process = " / ".join(f"{ms:.1f}" for ms in per_request_ms)
         by_engine = " / ".join(f"{share:.0%}" for share in item.engine_share)
         print(
-            f"{item.name}: server CPU {1000 * total / len(item.latencies):.1f} ms a request "
-            f"({1000 * total / len(item.latencies) / alone_ms:.2f}x the engine alone; by process, busiest first: "
+            f"{item.name}: server CPU {sum(per_request_ms):.1f} ms a request "
+            f"({sum(per_request_ms) / alone_ms:.2f}x the engine alone; by process, busiest first: "
             f"{by_process} ms); requests by engine {by_engine}"
         )
     print(f"server RSS (all processes): {before:.0f} MB -> {after:.0f} MB ({growth:+.1f}%)")

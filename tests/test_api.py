@@ -328,7 +328,7 @@ def test_an_engine_pool_answers_as_the_server_process_does_and_survives_a_lost_e
                 os.kill(pid, signal.SIGKILL)
             lost = running.result(timeout=30)
         assert lost.status_code == 503 and "engine process stopped" in lost.json()["error"]
-        for pid in engines:  # reaped by the pool: gone, not zombies
+        for pid in engines:  # dead: gone, or a zombie until its parent reaps it
             assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
         again = client.post("/analyze/word_frequency", json={"text": RETRO})
         assert again.status_code == 200  # a new engine took it

@@ -40,6 +40,7 @@ ENGINE_NICENESS = 5
 """Engines yield the CPU to the server process: when every core is busy, reading a request or sending an
 answer (a millisecond) need not wait behind an analysis. On the 2-core bench VM the effect is within its
 noise (p95 at 100 requests/s: 46-90 ms in 7 runs with it, 64-91 ms in 5 without)."""
+_START_TIMEOUT_S = 120
 ENGINES_ENV = "QUALIA_API_ENGINES"
 """How many engine processes the API starts (``qualia serve --workers N`` sets it); 0 or 1: none, analyses
 run in the server process."""
@@ -240,6 +241,3 @@ def _run(call: EngineCall[T]) -> T:
 def _held_pid(_: Engine) -> int:
     time.sleep(0.05)
     return os.getpid()
-
-
-_START_TIMEOUT_S = 120

