@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/adversarial.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache

@@ -87,6 +87,7 @@ def quality_report(
         score -= 10 * (1 - timed / len(kept))
         score -= 10 * short_dropped / max(len(transcript.segments), 1)
     score -= min(20, 2 * transcript.encoding_repairs)
+    score -= min(10, 5 * transcript.speaker_name_repairs)
     return {
         "score": 0 if not kept else max(0, round(score)),
         "segments_in": len(transcript.segments),
@@ -97,6 +98,7 @@ def quality_report(
         "speakers_found": len({s.speaker for s in kept if s.speaker}),
         "encoding": transcript.encoding,
         "encoding_repairs": transcript.encoding_repairs,
+        "speaker_name_repairs": transcript.speaker_name_repairs,
         "empty_after_cleaning": not kept,
     }
 
@@ -129,7 +131,7 @@ def speaker_texts(segments: list[Segment]) -> dict[str, str]:
 plugin = Plugin(
     id="teams_cleaner",
     kind="document",
-    version="1.0.0",
+    version="1.1.0",
     description="Cleans a transcript: drops system messages and fillers, unifies speaker names, "
     "merges turns, and measures participation and transcript quality.",
     requires=(TRANSCRIPT_KEY,),

@@ -47,6 +47,8 @@ class Transcript:
     segments: tuple[Segment, ...]
     encoding: str = "utf-8"
     encoding_repairs: int = 0
+    speaker_name_repairs: int = 0
+    """Distinct speaker spellings that needed NFC or held invisible characters (bidi controls, zero-width)."""
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -10,6 +10,7 @@ accents and the quality report says how many bytes were repaired.
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
 
 from qualia_pipelines.core.readers.errors import TranscriptError
@@ -96,30 +97,27 @@ def _utf16_without_bom(data: bytes) -> str | None:
 
 
 def _utf8_with_cp1252_repair(data: bytes) -> tuple[str, int]:
+    """UTF-8, with each undecodable byte read as Windows-1252, and how many there were.
+
+    One decode in C: ``surrogateescape`` turns each bad byte into a lone surrogate (valid UTF-8 never
+    decodes to one), which is then mapped to its Windows-1252 character.
+    """
     try:
         return data.decode("utf-8"), 0
     except UnicodeDecodeError:
         pass
-    parts: list[str] = []
-    repairs = 0
-    position = 0
-    while position < len(data):
-        try:
-            parts.append(data[position:].decode("utf-8"))
-            break
-        except UnicodeDecodeError as exc:
-            parts.append(data[position : position + exc.start].decode("utf-8"))
-            for byte in data[position + exc.start : position + exc.end]:
-                parts.append(_cp1252_char(byte))
-                repairs += 1
-            position += exc.end
-    return "".join(parts), repairs
+    escaped = data.decode("utf-8", errors="surrogateescape")
+    return escaped.translate(_CP1252_OF_ESCAPE), len(_ESCAPED_BYTE.findall(escaped))
 
 
 def _cp1252_char(byte: int) -> str:
     if byte in _CP1252_UNDEFINED:
         return bytes([byte]).decode("latin-1")
     return bytes([byte]).decode("cp1252")
+
+
+_CP1252_OF_ESCAPE = {0xDC00 + byte: _cp1252_char(byte) for byte in range(0x80, 0x100)}
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 
 
 def _control_share(text: str) -> float:

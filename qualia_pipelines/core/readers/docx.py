@@ -16,8 +16,16 @@ from qualia_pipelines.core.readers.cues import seconds_from_clock
 from qualia_pipelines.core.readers.errors import TranscriptError
 from qualia_pipelines.core.transcript import Segment
 
-_SPEAKER_LINE = re.compile(r"^(?P<name>[^\W\d_][^,!?;:\n]{0,60}?)\s+(?:(\d{1,2}):)?(\d{1,2}):(\d{2})$")
+_SPEAKER_NAME = re.compile(r"[^\W\d_][^,!?;:\n]{0,60}")
+_SPEAKER_CLOCK = re.compile(r"(?:(\d{1,2}):)?(\d{1,2}):(\d{2})")
 _MAX_NAME_WORDS = 6
+_MAX_DATE_CHARS = 100
+# What a .docx may inflate to, checked from its central directory before any part is read. Teams transcripts
+# are a few MB of XML that deflates 5-30x; a decompression bomb deflates up to ~1000x.
+MAX_DOCX_MEMBERS = 2_000
+MAX_DOCX_INFLATED = 128 * 1024 * 1024
+MAX_DOCX_RATIO = 200
+_RATIO_CHECKED_FROM = 1024 * 1024
 
 
 def docx_lines(data: bytes, source: str) -> list[str]:
@@ -26,6 +34,7 @@ def docx_lines(data: bytes, source: str) -> list[str]:
         raise TranscriptError(source, "not a valid .docx file: it is not a ZIP container")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            _check_inflation(archive.infolist(), source)
             if "word/document.xml" not in archive.namelist():
                 raise TranscriptError(source, "not a valid .docx file: the ZIP has no word/document.xml")
         import docx  # lazy: python-docx pulls in lxml
@@ -39,6 +48,29 @@ def docx_lines(data: bytes, source: str) -> list[str]:
     for paragraph in document.paragraphs:
         lines.extend(line.strip() for line in paragraph.text.split("\n"))
     return [line for line in lines if line]
+
+
+def _check_inflation(members: list[zipfile.ZipInfo], source: str) -> None:
+    """Refuse a ZIP whose parts would inflate past the limits, before reading any of them.
+
+    The declared sizes are what zipfile reads up to (a part that inflates past its declared size fails its
+    CRC check), so checking them bounds the memory every later read can take.
+    """
+    if len(members) > MAX_DOCX_MEMBERS:
+        raise TranscriptError(source, f"not a usable .docx file: {len(members):,} parts, over {MAX_DOCX_MEMBERS:,}")
+    inflated = sum(member.file_size for member in members)
+    if inflated > MAX_DOCX_INFLATED:
+        raise TranscriptError(
+            source, f"the .docx would inflate to {inflated:,} bytes, over the limit of {MAX_DOCX_INFLATED:,} bytes"
+        )
+    for member in members:
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > _RATIO_CHECKED_FROM and ratio > MAX_DOCX_RATIO:
+            raise TranscriptError(
+                source,
+                f"the .docx part {member.filename!r} inflates {ratio:,.0f}x, over the limit of {MAX_DOCX_RATIO}x "
+                "(a decompression bomb?)",
+            )
 
 
 def parse_docx_lines(lines: list[str]) -> tuple[list[Segment], dict[str, Any]]:
@@ -75,7 +107,7 @@ def _date(line: str) -> str | None:
     """ISO date-time of a preamble line such as "November 3, 2026, 2:00PM", if it is one."""
     from dateutil import parser
 
-    if not any(ch.isdigit() for ch in line):
+    if len(line) > _MAX_DATE_CHARS or not any(ch.isdigit() for ch in line):
         return None
     try:
         return parser.parse(line.replace(", ", " ", 1) if line.count(",") > 1 else line).isoformat()
@@ -84,11 +116,16 @@ def _date(line: str) -> str | None:
 
 
 def _speaker_and_start(line: str) -> tuple[str, float] | None:
-    match = _SPEAKER_LINE.match(line)
-    if not match:
+    """``Name   0:03``: a name, blanks, then a clock as the last word; split at the last blank run, so the
+    time is linear in the line (a lazy name pattern before blanks tried every name length on every blank)."""
+    parts = line.rsplit(None, 1)
+    if len(parts) != 2:
         return None
-    name = " ".join(match.group("name").split())
+    head, last = parts
+    clock = _SPEAKER_CLOCK.fullmatch(last)
+    if clock is None or _SPEAKER_NAME.fullmatch(head) is None:
+        return None
+    name = " ".join(head.split())
     if len(name.split(" ")) > _MAX_NAME_WORDS or name.endswith("."):
         return None
-    hours, minutes, seconds = match.group(2), match.group(3), match.group(4)
-    return name, seconds_from_clock(hours, minutes, seconds)
+    return name, seconds_from_clock(*clock.groups())

@@ -10,15 +10,15 @@ paragraphs become speaker-less segments.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
-from qualia_pipelines.core.readers.cues import seconds_from_clock
+from qualia_pipelines.core.readers.cues import _single_spaced, seconds_from_clock
 from qualia_pipelines.core.transcript import Segment
 
 _CLOCK = r"(?:(\d{1,2}):)?(\d{1,2}):(\d{2})(?:[.,](\d{1,3}))?"
-_NAME = r"[^\W\d_][\w.'’ -]{0,60}?"
-_BRACKETED = re.compile(rf"^\[{_CLOCK}\]\s*(?:({_NAME})\s*:)?\s*(.*)$")
-_PARENTHESISED = re.compile(rf"^({_NAME})\s*\({_CLOCK}\)\s*:?\s*(.*)$")
-_NAMED = re.compile(rf"^({_NAME})\s*:\s+(\S.*)$")
+_NAME = re.compile(r"[^\W\d_][\w.'’ -]{0,60}")
+_BRACKETED_CLOCK = re.compile(rf"\[{_CLOCK}\]")
+_PARENTHESISED_CLOCK = re.compile(rf"\({_CLOCK}\)")
 _MAX_NAME_WORDS = 6
 _SPEAKER_LINE_SHARE = 0.5
 
@@ -37,20 +37,48 @@ def parse_lines(text: str) -> tuple[list[Segment], str]:
 
 
 def _speaker_line(line: str) -> tuple[str | None, float | None, str] | None:
+    """The line's speaker, start and text if it has one of the three shapes.
+
+    A name cannot hold ":" or "(", so the first of them ends it: each shape is read by finding that
+    character and checking the bounded name before it, in time linear in the line (a lazy name pattern
+    followed by blanks tried every name length against every blank: 61 passes over a line of spaces).
+    """
     if not line:
         return None
-    match = _BRACKETED.match(line)
-    if match:
-        hours, minutes, seconds, fraction, speaker, body = match.groups()
-        return _clean_name(speaker), seconds_from_clock(hours, minutes, seconds, fraction or "0"), body
-    match = _PARENTHESISED.match(line)
-    if match and _clean_name(match.group(1)):
-        speaker, hours, minutes, seconds, fraction, body = match.groups()
-        return _clean_name(speaker), seconds_from_clock(hours, minutes, seconds, fraction or "0"), body
-    match = _NAMED.match(line)
-    if match and _clean_name(match.group(1)):
-        return _clean_name(match.group(1)), None, match.group(2)
+    clock = _BRACKETED_CLOCK.match(line)
+    if clock:
+        rest = line[clock.end() :].lstrip()
+        head, colon, said = rest.partition(":")
+        name = _name(head) if colon else None
+        return (_clean_name(name), _seconds(clock), said.lstrip()) if name else (None, _seconds(clock), rest)
+    paren = line.find("(")
+    clock = _PARENTHESISED_CLOCK.match(line, paren) if paren > 0 else None
+    speaker = _speaker_name(line[:paren]) if clock else None
+    if clock and speaker:
+        said = line[clock.end() :].lstrip()
+        return speaker, _seconds(clock), said[1:].lstrip() if said.startswith(":") else said
+    head, colon, said = line.partition(":")
+    speaker = _speaker_name(head) if colon else None
+    if speaker and said[:1].isspace() and not said.isspace():
+        return speaker, None, said.lstrip()
     return None
+
+
+@lru_cache(maxsize=4096)
+def _speaker_name(head: str) -> str | None:
+    """The cleaned speaker name ``head`` holds, if any: once per distinct head, as speakers repeat."""
+    return _clean_name(_name(head))
+
+
+def _name(head: str) -> str | None:
+    """``head`` without trailing blanks, if it is a name: a letter, then at most 60 name characters."""
+    name = head.rstrip()
+    return name if _NAME.fullmatch(name) else None
+
+
+def _seconds(clock: re.Match[str]) -> float:
+    hours, minutes, seconds, fraction = clock.groups()
+    return seconds_from_clock(hours, minutes, seconds, fraction or "0")
 
 
 def _clean_name(name: str | None) -> str | None:
@@ -63,24 +91,25 @@ def _clean_name(name: str | None) -> str | None:
 
 
 def _speaker_segments(lines: list[str], parsed: list[tuple[str | None, float | None, str] | None]) -> list[Segment]:
-    pending: list[list] = []  # [speaker, start, [text parts]]
+    turns: list[tuple[str | None, float | None, list[str]]] = []  # speaker, start, text parts
     for line, item in zip(lines, parsed, strict=True):
         if item is not None:
-            speaker, start, body = item
-            pending.append([speaker, start, [body] if body else []])
-        elif line and pending:
-            pending[-1][2].append(line)
+            turns.append((item[0], item[1], [item[2]]))
         elif line:
-            pending.append([None, None, [line]])
+            if turns:
+                turns[-1][2].append(line)
+            else:
+                turns.append((None, None, [line]))
     segments: list[Segment] = []
-    for index, (speaker, start, parts) in enumerate(pending):
-        body = " ".join(" ".join(parts).split())
+    ends = [start for _, start, _ in turns[1:]] + [None]
+    for (speaker, start, parts), end in zip(turns, ends, strict=True):
+        said = parts[0] if len(parts) == 1 else " ".join(parts)
+        body = said if _single_spaced(said) else " ".join(said.split())
         if not body:
             continue
-        end = pending[index + 1][1] if index + 1 < len(pending) else None
         if start is None or (end is not None and end < start):
             end = None
-        segments.append(Segment(speaker=speaker, start=start, end=end, text=body))
+        segments.append(Segment(speaker, start, end, body))
     return segments
 
 
