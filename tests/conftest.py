@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +66,8 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         "SENTRY_DSN",
     ):
         monkeypatch.delenv(variable, raising=False)
+    # create_app() analyses in this process unless a test asks for engine processes (qualia serve always does)
+    monkeypatch.setenv("QUALIA_API_ENGINES", "0")
     monkeypatch.chdir(tmp_path)
 
 
@@ -125,3 +136,48 @@ def postgres_home(postgres_server: PostgresServer, tmp_path: Path, monkeypatch: 
     shutil.copy(OPS / "dagster-postgres.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
+
+
+@contextmanager
+def qualia_serve(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout_s: float = 120) -> Iterator[int]:
+    """A real `qualia serve` on a free loopback port, in its own process group; its port, once it answers.
+
+    The group is stopped afterwards (the server and its engine processes), whatever the test did.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    qualia = Path(sys.executable).parent / "qualia"
+    server = subprocess.Popen(
+        [str(qualia), "serve", "--port", str(port), *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:  # /health: answered by a started server, and never counted against a rate limit
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).close()
+                break
+            except urllib.error.HTTPError:  # 503: up, but something is unhealthy
+                break
+            except OSError:
+                assert server.poll() is None, f"qualia serve exited with {server.returncode}"
+                assert time.monotonic() < deadline, f"qualia serve did not answer within {timeout_s} s"
+                time.sleep(0.3)
+        yield port
+    finally:
+        stop_group(server)
+
+
+def stop_group(leader: subprocess.Popen) -> None:
+    """Stop a process started in its own group, and everything it started: SIGTERM, then SIGKILL after 30 s."""
+    os.killpg(leader.pid, signal.SIGTERM)
+    try:
+        leader.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(leader.pid, signal.SIGKILL)
+        leader.wait(timeout=30)

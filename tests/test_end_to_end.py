@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, stop_group
 
 QUERY = """
 query ($partition: String!) {
@@ -88,10 +87,5 @@ def test_a_dropped_file_is_materialized_by_the_daemon(tmp_path: Path) -> None:
         sentiment = json.loads((data / "outputs" / "sentiment_analyzer" / "retro_pt.txt.json").read_text())
         assert sentiment["values"]["sentiment"]["engine"] == "leia"
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
+        stop_group(server)
         log.close()

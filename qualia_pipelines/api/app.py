@@ -12,6 +12,7 @@ from typing import Any
 
 import sentry_sdk
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
@@ -23,9 +24,11 @@ from qualia_pipelines.api.engines import (
     ENGINES_ENV,
     ROUTE_KIND,
     Engines,
+    EngineTimeoutError,
     EngineUnavailableError,
     PipelineRun,
     PluginRun,
+    ReadabilityCheck,
     engines_for,
 )
 from qualia_pipelines.api.health import health_router
@@ -42,6 +45,7 @@ from qualia_pipelines.core.engine import Engine, PluginExecutionError
 from qualia_pipelines.core.inbox import InboxConflictError
 from qualia_pipelines.core.registry import UnknownPluginError
 from qualia_pipelines.core.settings import Settings, load_settings
+from qualia_pipelines.core.workers import WorkerMemoryError
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Bad input: the message names the field, plugin or file."},
@@ -50,7 +54,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "Body over the size limit."},
     500: {"model": ErrorBody, "description": "A plugin failed; the message names it (reported to Sentry if set up)."},
     429: {"model": ErrorBody, "description": "Rate limit reached; the Retry-After header says when to retry."},
-    503: {"model": ErrorBody, "description": "The engine process running the request stopped; retry it."},
+    503: {
+        "model": ErrorBody,
+        "description": "The engine process running the request stopped, or the work overran its time limit.",
+    },
 }
 
 
@@ -60,23 +67,24 @@ def create_app(
     orchestrator: Orchestrator | None = None,
     engine_processes: int | None = None,
 ) -> FastAPI:
-    """The application, with one Dagster instance handle, running analyses in this process or, with
-    ``engine_processes`` over 1 (default: ``$QUALIA_API_ENGINES``), in that many engine processes.
+    """The application, with one Dagster instance handle, running analyses in ``engine_processes`` engine
+    processes (default: ``$QUALIA_API_ENGINES``, else 1), or with 0 in this process (tests, embedding).
 
-    ``engine`` answers plugin metadata and runs in this process; engine processes build theirs from
-    ``settings``, as ``qualia serve`` would.
+    ``engine`` answers plugin metadata (and runs with 0 engine processes); engine processes build theirs
+    from ``settings``, as ``qualia serve`` would.
     """
     settings = settings or load_settings()
     engine = engine or Engine.from_settings(settings, use_cache=settings.api_result_cache)
     orchestrator = orchestrator or Orchestrator(settings)
-    processes = engine_processes if engine_processes is not None else int(os.environ.get(ENGINES_ENV) or 0)
+    processes = engine_processes if engine_processes is not None else int(os.environ.get(ENGINES_ENV) or 1)
     engines = engines_for(settings, engine, processes)
     telemetry = Telemetry()
     init_sentry(os.environ.get("SENTRY_DSN"))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        telemetry.engine_pids = await engines.start()
+        await engines.start()
+        telemetry.engine_pids = engines.pids
         try:
             yield
         finally:
@@ -91,7 +99,12 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_bytes + 64 * 1024)
-    app.add_middleware(AccessControl, api_keys=settings.api_keys, per_minute=settings.rate_limit_per_minute)
+    app.add_middleware(
+        AccessControl,
+        api_keys=settings.api_keys,
+        per_minute=settings.rate_limit_per_minute,
+        allowed_origins=settings.cors_origins,
+    )
     app.add_middleware(TelemetryMiddleware, telemetry=telemetry)
     if settings.cors_origins:
         app.add_middleware(
@@ -143,10 +156,16 @@ def create_app(
         analyzers = [PipelineStep(plugin=p.id) for p in engine.registry.plugins.values() if p.kind == "analyzer"]
         return await run_steps(text, steps or analyzers)
 
-    def queue(name: str, data: bytes) -> str:
-        return orchestrator.receive(name, data)[0]
+    async def receive(name: str, data: bytes) -> tuple[str, bool]:
+        """A transcript into the inbox once an engine has read it (the server process never parses)."""
+        name = orchestrator.named(name, data)
+        await engines.run(ReadabilityCheck(name, data))
+        return await run_in_threadpool(orchestrator.deposit, name, data)
 
-    app.include_router(transcripts_router(orchestrator, settings.max_bytes))
+    async def queue(name: str, data: bytes) -> str:
+        return (await receive(name, data))[0]
+
+    app.include_router(transcripts_router(orchestrator, receive, settings.max_bytes))
     app.include_router(
         webhooks_router(webhook_secrets(os.environ), ReplayLedger(ledger_path(settings.data_dir)), analyse, queue)
     )
@@ -207,6 +226,8 @@ _STATUS_OF_ERROR: dict[type[QualiaError], int] = {  # most specific first
     UnknownTranscriptError: 404,
     InboxConflictError: 409,
     EngineUnavailableError: 503,
+    EngineTimeoutError: 503,
+    WorkerMemoryError: 413,
     PluginExecutionError: 500,
     QualiaError: 400,
 }

@@ -1,24 +1,22 @@
-"""Where the API's analyses run: in the server process, or in a pool of engine processes fed from one queue.
+"""Where the API's analyses run: engine processes fed from one queue (or, for tests, the server process).
 
 With several engine processes behind one HTTP process, each request goes to the next engine that is
 free, whichever connection it came on. Separate server processes can only balance connections: a
 client that reuses its few keep-alive connections can keep one process busy while another idles, and
 that imbalance, not the work, is what set the latency at 100 requests/s on 2 cores.
+
+Reading, analysing and rendering never happen in the server process: a hostile file can hold an
+engine, never the event loop. An engine that overruns the work deadline is killed and replaced, as is
+one that dies; only the request it had fails, and other engines' requests go on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
-import signal
-import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from multiprocessing.context import BaseContext
+from functools import partial
 from typing import Any, TypeVar
 
 from anyio import CapacityLimiter, to_thread
@@ -30,6 +28,7 @@ from qualia_pipelines.core.pipeline_config import Step, checked_steps
 from qualia_pipelines.core.readers import transcript_from_bytes, transcript_from_text
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.core.storage import to_jsonable
+from qualia_pipelines.core.workers import WorkerGoneError, WorkerLostError, WorkerProcess, WorkerTimeoutError
 
 T = TypeVar("T")
 EngineCall = Callable[[Engine], T]
@@ -40,18 +39,22 @@ ENGINE_NICENESS = 5
 """Engines yield the CPU to the server process: when every core is busy, reading a request or sending an
 answer (a millisecond) need not wait behind an analysis. On the 2-core bench VM the effect is within its
 noise (p95 at 100 requests/s: 46-90 ms in 7 runs with it, 64-91 ms in 5 without)."""
-_START_TIMEOUT_S = 120
 ENGINES_ENV = "QUALIA_API_ENGINES"
-"""How many engine processes the API starts (``qualia serve --workers N`` sets it); 0 or 1: none, analyses
-run in the server process."""
+"""How many engine processes the API starts (``qualia serve --workers N`` sets it; unset: 1); 0 runs
+analyses in the server process, which only tests and embedding should do."""
 
 
 class EngineUnavailableError(QualiaError):
     """An engine process stopped while it had the request (killed, out of memory); a new one is started."""
 
 
+class EngineTimeoutError(QualiaError):
+    """The request's work took longer than the work deadline; its engine process was stopped and replaced."""
+
+
 class LocalEngine:
-    """Runs in this process on a worker thread, one run at a time: CPU-bound threads only contend for the GIL."""
+    """Runs in this process on a worker thread, one run at a time: for tests and embedding, not for serving
+    untrusted clients (a run holding the interpreter lock would stall the event loop)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -60,7 +63,10 @@ class LocalEngine:
     async def run(self, call: EngineCall[T]) -> T:
         return await to_thread.run_sync(call, self.engine, limiter=self._slot)
 
-    async def start(self) -> list[int]:
+    async def start(self) -> None:
+        """Nothing to start: the engine lives in this process."""
+
+    def pids(self) -> list[int]:
         return [os.getpid()]
 
     def close(self) -> None:
@@ -73,60 +79,79 @@ class EnginePool:
     def __init__(self, settings: Settings, processes: int) -> None:
         self.settings = settings
         self.processes = processes
-        self._lock = threading.Lock()
-        self._executor = self._new_executor()
+        self._idle: asyncio.Queue[WorkerProcess] = asyncio.Queue()
+        self._engines: set[WorkerProcess] = set()
+        self._starting: set[asyncio.Task[None]] = set()
+        self._closed = False
 
-    def _new_executor(self) -> ProcessPoolExecutor:
-        # never fork the server itself (its threads and open instance): engines start from a fork server that
-        # has imported the engine once, or are spawned where there is none (Windows)
-        context: BaseContext
-        if "forkserver" in multiprocessing.get_all_start_methods():
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload([__name__])
-        else:
-            context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.processes, mp_context=context, initializer=_start, initargs=(self.settings,))
+    def _new_engine(self) -> WorkerProcess:
+        return WorkerProcess(
+            partial(_engine_of, self.settings),
+            niceness=ENGINE_NICENESS,
+            memory_bytes=self.settings.engine_memory_bytes,
+        )
+
+    async def start(self) -> None:
+        """Start every engine now, not on the first requests."""
+        started = await asyncio.gather(*(to_thread.run_sync(self._new_engine) for _ in range(self.processes)))
+        for engine in started:
+            self._engines.add(engine)
+            self._idle.put_nowait(engine)
+
+    def pids(self) -> list[int]:
+        """The live engines' process ids (a replaced engine's drops out, its successor's comes in)."""
+        return sorted(engine.pid for engine in self._engines)
 
     async def run(self, call: EngineCall[T]) -> T:
-        executor = self._executor
-        try:
-            future = executor.submit(_run, call)
-        except BrokenProcessPool:  # an engine stopped since the last request; this one has not run: resubmit
-            self._replace(executor)
-            executor = self._executor
-            future = executor.submit(_run, call)
-        try:
-            return await asyncio.wrap_future(future)
-        except BrokenProcessPool:
-            self._replace(executor)
-            raise EngineUnavailableError(
-                "an engine process stopped while running this request; it is being replaced, retry the request"
-            ) from None
-
-    async def start(self) -> list[int]:
-        """Start every engine now, not on the first requests, and give their pids.
-
-        Rounds of one call per engine until every engine has answered one: each call holds its engine
-        a moment, so the engines that are up cannot take all the calls while another is still starting.
-        """
-        pids: set[int] = set()
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        while len(pids) < self.processes:
-            if time.monotonic() > deadline:
+        while True:
+            engine = await self._idle.get()
+            try:
+                return await to_thread.run_sync(engine.call, call, self.settings.work_timeout_s)
+            except WorkerGoneError:
+                continue  # it had died idle: the call never ran, the next engine takes it
+            except WorkerTimeoutError:
+                raise EngineTimeoutError(
+                    f"the request took longer than the {self.settings.work_timeout_s:g} s work limit; its engine "
+                    "process was stopped"
+                ) from None
+            except WorkerLostError:
                 raise EngineUnavailableError(
-                    f"only {len(pids)} of {self.processes} engine processes started within {_START_TIMEOUT_S} s"
-                )
-            pids.update(await asyncio.gather(*(self.run(_held_pid) for _ in range(self.processes))))
-        return sorted(pids)
+                    "an engine process stopped while running this request; it is being replaced, retry the request"
+                ) from None
+            finally:
+                self._release(engine)
 
-    def _replace(self, broken: ProcessPoolExecutor) -> None:
-        with self._lock:
-            if self._executor is broken:
-                self._executor = self._new_executor()
-        broken.shutdown(wait=False, cancel_futures=True)
+    def _release(self, engine: WorkerProcess) -> None:
+        """Back to the queue if it is well; else replaced, in the background, by a new engine."""
+        if engine.alive and not self._closed:
+            self._idle.put_nowait(engine)
+            return
+        engine.stop()
+        self._engines.discard(engine)
+        if not self._closed:
+            task = asyncio.get_running_loop().create_task(self._add_engine())
+            self._starting.add(task)
+            task.add_done_callback(self._starting.discard)
+
+    async def _add_engine(self) -> None:
+        while not self._closed:
+            try:
+                engine = await to_thread.run_sync(self._new_engine)
+            except WorkerLostError:
+                await asyncio.sleep(1)  # e.g. memory is short right now: try again
+                continue
+            if self._closed:
+                engine.stop()
+                return
+            self._engines.add(engine)
+            self._idle.put_nowait(engine)
+            return
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._closed = True
+        for engine in list(self._engines):
+            engine.stop()
+        self._engines.clear()
 
 
 @dataclass(frozen=True)
@@ -190,6 +215,18 @@ class PipelineRun:
         return answer
 
 
+@dataclass(frozen=True)
+class ReadabilityCheck:
+    """An upload read as the inbox sensor will read it, only to refuse what cannot be read (the transcript
+    stays in the engine process)."""
+
+    file_name: str
+    data: bytes
+
+    def __call__(self, engine: Engine) -> None:
+        transcript_from_bytes(self.data, self.file_name, source=self.file_name, max_bytes=engine.max_bytes)
+
+
 @dataclass
 class PipelineAnswer:
     engine_pid: int
@@ -218,26 +255,12 @@ Engines = LocalEngine | EnginePool
 
 
 def engines_for(settings: Settings, engine: Engine, processes: int) -> Engines:
-    return EnginePool(settings, processes) if processes > 1 else LocalEngine(engine)
+    return EnginePool(settings, processes) if processes > 0 else LocalEngine(engine)
 
 
-_engine: Engine | None = None
-
-
-def _start(settings: Settings) -> None:
-    """Engine process start-up. Ctrl-C is the server's to handle (it stops the pool), and errors go back to
-    the server, which answers and reports them with the request's context."""
-    global _engine
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.nice(ENGINE_NICENESS)
-    _engine = Engine.from_settings(settings, use_cache=settings.api_result_cache)
-
-
-def _run(call: EngineCall[T]) -> T:
-    assert _engine is not None, "engine process used before its start-up"
-    return call(_engine)
-
-
-def _held_pid(_: Engine) -> int:
-    time.sleep(0.05)
-    return os.getpid()
+def _engine_of(settings: Settings) -> Engine:
+    """An engine process's state, built once at its start, with the language model loaded (half a second)
+    now rather than within the first request's work limit."""
+    engine = Engine.from_settings(settings, use_cache=settings.api_result_cache)
+    transcript_from_text("[00:01] Ana: Bom dia, vamos começar a reunião de hoje.")
+    return engine

@@ -4,13 +4,14 @@ import threading
 import time
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from qualia_pipelines import __version__
 from qualia_pipelines.api.observability import Telemetry
 from qualia_pipelines.api.orchestrator import Orchestrator
+from qualia_pipelines.api.security import AUTHENTICATED
 
 HEALTH_TTL_S = 2.0
 """A load balancer polling /health many times a second costs one instance query every two seconds."""
@@ -37,14 +38,17 @@ def health_router(orchestrator: Orchestrator, telemetry: Telemetry) -> APIRouter
 
     @router.get(
         "/health",
-        summary="Engine, plugins, Dagster instance, circuit breakers and disk space; 503 when something is wrong",
+        summary="Engine, plugins, Dagster instance, circuit breakers and disk space; 503 when something is wrong. "
+        "Where API keys are set, a request without a valid key gets the status only.",
         responses={503: {"description": "Unhealthy: `problems` says why."}},
     )
-    def health() -> JSONResponse:
-        report = {"status": "ok", "version": __version__, **cached.report(), "counters": telemetry.counters()}
-        if not report["healthy"]:
-            report["status"] = "unhealthy"
-        return JSONResponse(report, status_code=200 if report["healthy"] else 503)
+    def health(request: Request) -> JSONResponse:
+        found = cached.report()
+        status, code = ("ok", 200) if found["healthy"] else ("unhealthy", 503)
+        if not getattr(request.state, AUTHENTICATED, True):  # paths, pids and counters are for key holders
+            return JSONResponse({"status": status}, status_code=code)
+        report = {"status": status, "version": __version__, **found, "counters": telemetry.counters()}
+        return JSONResponse(report, status_code=code)
 
     @router.get(
         "/health/stream",

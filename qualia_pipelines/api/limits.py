@@ -1,6 +1,7 @@
 """Upload protection: a body limit enforced while the bytes arrive, and safe file names."""
 
 import json
+import unicodedata
 from collections.abc import Sequence
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
@@ -72,11 +73,20 @@ async def send_json_error(send: Send, status: int, message: str, headers: Sequen
     await send({"type": "http.response.body", "body": body})
 
 
+MAX_NAME_BYTES = 200
+"""Room for the inbox's own suffixes within the 255 bytes most file systems allow a name."""
+
+
 def safe_file_name(raw: str | None) -> str:
-    """The last path component only, whatever separators the client used: no traversal, no hidden names."""
+    """The last path component only, whatever separators the client used: no traversal, no hidden names,
+    no control characters, and short enough for any file system."""
     name = PureWindowsPath(PurePosixPath(raw or "").name).name.strip().lstrip(".")
     if not name:
         raise QualiaError(f"upload: file name {raw!r} is empty or not a file name")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in name):
+        raise QualiaError(f"upload: file name {name!r} holds control or invisible characters")
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise QualiaError(f"upload: file name {name[:40]!r}... is over {MAX_NAME_BYTES} bytes")
     return name
 
 

@@ -12,7 +12,7 @@ import json
 import os
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +41,7 @@ class Telemetry:
     client_errors: int = 0
     server_errors: int = 0
     plugins: dict[str, PluginTiming] = field(default_factory=lambda: defaultdict(PluginTiming))
-    engine_pids: list[int] = field(default_factory=list)  # set once the engines have started
+    engine_pids: Callable[[], list[int]] = field(default=list)  # the live engines' pids, once they have started
     engine_runs: dict[int, int] = field(default_factory=dict)  # by engine pid: how the load spread
 
     def __post_init__(self) -> None:
@@ -89,7 +89,7 @@ class Telemetry:
             "errors": self.client_errors + self.server_errors,
             "client_errors": self.client_errors,
             "server_errors": self.server_errors,
-            "engines": {str(pid): self.engine_runs.get(pid, 0) for pid in self._engines()},
+            "engines": {str(pid): self.engine_runs.get(pid, 0) for pid in self.engine_pids()},
             "plugins": {
                 plugin: {
                     "runs": t.count,
@@ -99,10 +99,6 @@ class Telemetry:
                 for plugin, t in sorted(self.plugins.items())
             },
         }
-
-    def _engines(self) -> list[int]:
-        """The engines started, and any that replaced one since (runs are counted by pid)."""
-        return sorted({*self.engine_pids, *self.engine_runs})
 
     def prometheus_text(self) -> bytes:
         return generate_latest(self.registry)

@@ -13,7 +13,7 @@ from typing import Any
 
 from qualia_pipelines.core.contract import QualiaError
 from qualia_pipelines.core.inbox import deposit
-from qualia_pipelines.core.readers import SUPPORTED_EXTENSIONS, sniffed_extension, transcript_from_bytes
+from qualia_pipelines.core.readers import SUPPORTED_EXTENSIONS, sniffed_extension
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.definitions import definitions_for
 from qualia_pipelines.orchestration.partitions import inbox_files, partition_key
@@ -46,11 +46,13 @@ class Orchestrator:
         self._runner.shutdown(wait=True, cancel_futures=True)
         self.instance.dispose()
 
-    def receive(self, name: str, data: bytes) -> tuple[str, bool]:
-        """Check that the upload is a readable transcript, then add it to the inbox; its key, and whether new."""
-        if Path(name).suffix.lower() not in SUPPORTED_EXTENSIONS:
-            name = f"{name}{sniffed_extension(data)}"
-        transcript_from_bytes(data, name, source=name, max_bytes=self.settings.max_bytes)
+    @staticmethod
+    def named(name: str, data: bytes) -> str:
+        """The name an upload gets in the inbox: its own, with the extension its content shows if it has none."""
+        return name if Path(name).suffix.lower() in SUPPORTED_EXTENSIONS else f"{name}{sniffed_extension(data)}"
+
+    def deposit(self, name: str, data: bytes) -> tuple[str, bool]:
+        """Add a checked upload to the inbox; its key, and whether it is new (the API's engines read it first)."""
         path, new = deposit(self.settings.inbox_dir, name, data)
         return partition_key(self.settings.inbox_dir, path), new
 

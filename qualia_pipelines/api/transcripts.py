@@ -1,8 +1,10 @@
 """``/transcripts``: uploads into the pipeline's inbox, statuses from the Dagster instance, reports, runs now."""
 
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 from qualia_pipelines.api.limits import form_upload
@@ -29,7 +31,11 @@ _UPLOAD_BODY = {
 }
 
 
-def transcripts_router(orchestrator: Orchestrator, max_bytes: int) -> APIRouter:
+Receive = Callable[[str, bytes], Awaitable[tuple[str, bool]]]
+"""Check an upload in an engine and add it to the inbox: its key and whether it is new."""
+
+
+def transcripts_router(orchestrator: Orchestrator, receive: Receive, max_bytes: int) -> APIRouter:
     router = APIRouter(prefix="/transcripts", tags=["transcripts"])
 
     @router.post(
@@ -46,8 +52,8 @@ def transcripts_router(orchestrator: Orchestrator, max_bytes: int) -> APIRouter:
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise QualiaError("send the transcript as multipart/form-data in the field 'file'")
         data, name, _ = await form_upload(request, max_bytes)
-        key, new = orchestrator.receive(name, data)
-        run_ids = orchestrator.materialize(key) if materialize == "now" else []
+        key, new = await receive(name, data)
+        run_ids = await run_in_threadpool(orchestrator.materialize, key) if materialize == "now" else []
         return TranscriptAccepted.of(key, new, run_ids)
 
     @router.get("", summary="Every transcript (inbox files and partitions) with its status from the instance")

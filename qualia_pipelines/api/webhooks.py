@@ -31,6 +31,7 @@ TOLERANCE_S = 300
 SECRET_PREFIX = "QUALIA_WEBHOOK_SECRET_"
 GENERIC = "generic"
 _SOURCE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits: str.isdigit() also takes "²", which int() refuses
 
 
 def webhook_secrets(environ: Mapping[str, str]) -> dict[str, bytes]:
@@ -73,14 +74,14 @@ def verify(secret: bytes | None, source: str, headers: Mapping[str, str], body: 
     given = headers.get("x-qualia-signature", "")
     if not timestamp or not given:
         raise HTTPException(401, "webhook: X-Qualia-Timestamp and X-Qualia-Signature headers are required")
-    if not timestamp.isdigit() or abs(now - int(timestamp)) > TOLERANCE_S:
+    if not _TIMESTAMP.fullmatch(timestamp) or abs(now - int(timestamp)) > TOLERANCE_S:
         raise HTTPException(401, f"webhook: X-Qualia-Timestamp is not within {TOLERANCE_S} s of the server's clock")
     if not hmac.compare_digest(given.encode(), signature(secret, timestamp, body).encode()):
         raise HTTPException(401, "webhook: X-Qualia-Signature does not match the body (sha256=<hex> of '<ts>.<body>')")
 
 
 Analyse = Callable[[str, list[PipelineStep] | None], Awaitable[dict[str, Any]]]
-Queue = Callable[[str, bytes], str]
+Queue = Callable[[str, bytes], Awaitable[str]]
 
 
 def webhooks_router(secrets: dict[str, bytes], ledger: ReplayLedger, analyse: Analyse, queue: Queue) -> APIRouter:
@@ -106,7 +107,7 @@ def webhooks_router(secrets: dict[str, bytes], ledger: ReplayLedger, analyse: An
             raise RequestValidationError(exc.errors()) from None
         if delivery.transcript is not None:
             name = safe_file_name(delivery.transcript.name)
-            key = queue(name, _content(delivery.transcript.content, delivery.transcript.encoding, name))
+            key = await queue(name, _content(delivery.transcript.content, delivery.transcript.encoding, name))
             return WebhookResult(source=source, action="queued", key=key, results={})
         if delivery.text is None:
             raise QualiaError("webhook payload needs 'text' (to analyse) or 'transcript' (to queue)")

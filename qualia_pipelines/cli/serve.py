@@ -21,7 +21,7 @@ def serve(
         min=1,
         max=64,
         help="Engine processes: each runs one analysis at a time and takes the next request as it frees "
-        "(1: analyses run in the server process).",
+        "(reading and analysing never happen in the server process).",
     ),
     settings_file: Path | None = SettingsOption,
 ) -> None:
@@ -38,7 +38,15 @@ def serve(
     os.environ[ENGINES_ENV] = str(workers)
     import uvicorn
 
-    uvicorn.run("qualia_pipelines.api.app:create_app", factory=True, host=host, port=port)
+    uvicorn.run(
+        "qualia_pipelines.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        # forwarded headers only from configured proxies: uvicorn's default believes any local client
+        proxy_headers=bool(current.trusted_proxies),
+        forwarded_allow_ips=current.trusted_proxies or None,
+    )
 
 
 def refuse_a_port_in_use(host: str, port: int) -> None:

@@ -9,6 +9,7 @@ from qualia_pipelines.core.text import fold_accents
 
 _PLAIN = re.compile(r"[a-z0-9_-]+\.[a-z0-9]+")
 _UNSAFE = re.compile(r"[^a-z0-9]+")
+_MAX_PLAIN = 100  # longer names are slugged to 89 characters: outputs add suffixes within the 255 a name may have
 
 
 def transcript_key(filename: str) -> str:
@@ -19,7 +20,7 @@ def transcript_key(filename: str) -> str:
     dot), so names that slugify alike ("Reunião 1.vtt", "reuniao 1.vtt") still
     get distinct keys and no slug can equal a plain name.
     """
-    if _PLAIN.fullmatch(filename):
+    if len(filename) <= _MAX_PLAIN and _PLAIN.fullmatch(filename):
         return filename
     slug = _UNSAFE.sub("-", fold_accents(filename).lower()).strip("-") or "transcript"
     return f"{slug[:80]}-{hashlib.sha256(filename.encode('utf-8')).hexdigest()[:8]}"

@@ -27,6 +27,8 @@ _ENV_FIELDS = {
     "QUALIA_SENSOR_MAX_FILES": "sensor_max_files",
     "QUALIA_CACHE_DIR": "cache_dir",
     "QUALIA_MAX_FILE_MB": "max_file_mb",
+    "QUALIA_WORK_TIMEOUT_S": "work_timeout_s",
+    "QUALIA_ENGINE_MEMORY_MB": "engine_memory_mb",
     "QUALIA_BREAKER_FAILURES": "breaker_failures",
     "QUALIA_BREAKER_WINDOW_S": "breaker_window_s",
     "QUALIA_BREAKER_COOLDOWN_S": "breaker_cooldown_s",
@@ -34,6 +36,7 @@ _ENV_FIELDS = {
     "QUALIA_API_KEYS": "api_keys",
     "QUALIA_RATE_LIMIT_PER_MINUTE": "rate_limit_per_minute",
     "QUALIA_CORS_ORIGINS": "cors_origins",
+    "QUALIA_TRUSTED_PROXIES": "trusted_proxies",
     "QUALIA_ALERT_WEBHOOK_URL": "alert_webhook_url",
     "QUALIA_RUN_RETENTION_DAYS": "run_retention_days",
 }
@@ -54,6 +57,18 @@ class Settings(BaseModel):
     cache_dir: Path | None = Field(None, description="Result cache (default: ~/.cache/qualia).")
     cache: bool = Field(True, description="Reuse results of unchanged inputs.")
     max_file_mb: float = Field(50.0, gt=0, description="Largest transcript accepted, in MB.")
+    work_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="Longest an API request's analysis, or the inbox sensor's check of a new file, may take; "
+        "over it the work is stopped (the API answers 503, the sensor marks the file failed).",
+    )
+    engine_memory_mb: int = Field(
+        4096,
+        ge=0,
+        description="Memory cap of each API engine process and of the sensor's file checker (0: none); an "
+        "input that needs more is refused and costs one process, not the machine.",
+    )
     workers: int = Field(2, ge=1, le=64, description="Worker processes for batch runs.")
     plugin_dirs: list[Path] = Field(default_factory=list, description="Extra folders scanned for plugins.")
     parameters: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Default parameters per plugin id.")
@@ -79,7 +94,15 @@ class Settings(BaseModel):
     rate_limit_per_minute: int = Field(
         600, ge=0, description="API requests per minute per key (or per client address); 0 turns the limit off."
     )
-    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API from browsers.")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from browsers (others' cross-site POSTs are refused).",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For/-Proto the API believes (comma-separated "
+        "in QUALIA_TRUSTED_PROXIES). Empty: none, so no client can claim another's address.",
+    )
     api_result_cache: bool = Field(
         False,
         description="Let the API reuse cached results of texts it has seen (the cache grows with every distinct "
@@ -96,7 +119,7 @@ class Settings(BaseModel):
         90.0, gt=0, description="Finished runs older than this are pruned from the instance (outputs are kept)."
     )
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    @field_validator("api_keys", "cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         """Lists arrive from environment variables as ``a,b,c``."""
@@ -125,6 +148,10 @@ class Settings(BaseModel):
     @property
     def max_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def engine_memory_bytes(self) -> int:
+        return self.engine_memory_mb * 1024 * 1024
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:

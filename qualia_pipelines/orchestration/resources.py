@@ -39,6 +39,8 @@ class QualiaResource(dg.ConfigurableResource):
 
     inbox: str
     max_bytes: int
+    work_timeout_s: float = Settings.model_fields["work_timeout_s"].default
+    engine_memory_bytes: int = Settings.model_fields["engine_memory_mb"].default * 1024 * 1024
     plugin_dirs: list[str] = Field(default_factory=list)
     batch_size: int = Settings.model_fields["batch_size"].default
     sensor_max_files: int = 100
@@ -184,6 +186,8 @@ def resources_for(settings: Settings) -> dict[str, Any]:
         "qualia": QualiaResource(
             inbox=str(settings.inbox_dir),
             max_bytes=settings.max_bytes,
+            work_timeout_s=settings.work_timeout_s,
+            engine_memory_bytes=settings.engine_memory_bytes,
             plugin_dirs=[str(d) for d in settings.plugin_dirs],
             batch_size=settings.batch_size,
             sensor_max_files=settings.sensor_max_files,

@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from qualia_pipelines.core.alerts import Alert
 from qualia_pipelines.core.contract import QualiaError
 from qualia_pipelines.core.inbox import Observation, observe, settled
-from qualia_pipelines.core.readers import read_transcript
+from qualia_pipelines.core.readers import check_file
+from qualia_pipelines.core.workers import SupervisedWorker, no_state
 from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, breaker_states
 from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, corpus_inputs
 from qualia_pipelines.orchestration.jobs import BACKUP_JOB_NAME, process_transcripts, refresh_corpus
@@ -70,7 +72,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) ->
         hashes[path] = digest
         key = partition_key(qualia.inbox_dir, Path(path))
         arrived[key] = digest
-        if not _readable(Path(path), qualia.max_bytes):
+        if not _readable(Path(path), qualia):
             unreadable.add(key)
     growing = len([p for p in current if previous.get(p) != current[p]])
     if waiting:
@@ -140,9 +142,18 @@ def transcript_run_requests(
     return requests
 
 
-def _readable(path: Path, max_bytes: int) -> bool:
+@lru_cache(maxsize=1)
+def _file_checker(memory_bytes: int) -> SupervisedWorker:
+    """The worker process that checks new files, kept for this process's lifetime."""
+    return SupervisedWorker(no_state, memory_bytes=memory_bytes)
+
+
+def _readable(path: Path, qualia: QualiaResource) -> bool:
+    """Whether the file reads as a transcript, checked in a worker process under the work deadline and memory
+    cap: a file that would take a reader too long or too much is marked failed, and the tick goes on."""
+    checker = _file_checker(qualia.engine_memory_bytes)
     try:
-        read_transcript(path, max_bytes=max_bytes)
+        checker.call(partial(check_file, str(path), qualia.max_bytes), qualia.work_timeout_s)
     except QualiaError:
         return False
     return True
@@ -241,7 +252,7 @@ def record_arrivals(
             instance.report_runless_asset_event(
                 dg.AssetObservation(INBOX_FILE_ASSET, partition=key, tags={DATA_VERSION_TAG: digest})
             )
-        if not _readable(path, qualia.max_bytes):
+        if not _readable(path, qualia):
             unreadable.add(key)
     return arrived, unreadable
 
