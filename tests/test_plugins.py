@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 
@@ -140,6 +141,21 @@ def test_wordcloud_png_svg_and_offline_html(engine: Engine) -> None:
     assert "http" not in page.replace("http://www.w3.org/2000/svg", "")
     svg = engine.run_file("wordcloud_viz", SAMPLES["vtt_pt"], {"wordcloud_viz": {"format": "svg"}}).values["wordcloud"]
     assert svg.text().startswith("<svg") and svg.extension == "svg"
+
+
+def test_a_wordcloud_request_cannot_exceed_the_pixel_budget(engine: Engine) -> None:
+    """64 MP took a minute and 6 GB; now it is refused, and the largest image is laid out on a bounded canvas."""
+    with pytest.raises(ParameterError, match=r"'width' x 'height': 8000 x 8000 = 64,000,000 pixels, over the budget"):
+        engine.run_file("wordcloud_viz", SAMPLES["vtt_pt"], {"wordcloud_viz": {"width": 8000, "height": 8000}})
+    large = {"width": 3001, "height": 2999}  # laid out at a third of the size, drawn at the size asked for
+    png = engine.run_file("wordcloud_viz", SAMPLES["vtt_pt"], {"wordcloud_viz": large}).values["wordcloud"]
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(png.content)).size == (3001, 2999)
+    svg = engine.run_file("wordcloud_viz", SAMPLES["vtt_pt"], {"wordcloud_viz": {**large, "format": "svg"}})
+    text = svg.values["wordcloud"].text()
+    xs = [float(x) for x in re.findall(r' x="([\d.]+)"', text)]
+    assert 'width="3001" height="2999"' in text and xs and max(xs) > 1000  # positions scaled to the image
 
 
 def test_wordcloud_rejects_an_unknown_colormap(engine: Engine) -> None:
