@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import re
 import shutil
 import sqlite3
 import tarfile
@@ -128,8 +131,6 @@ def test_verify_names_tampered_and_missing_files(tmp_path: Path) -> None:
             if member.name == "outputs/a.json":
                 data = b'{"a": 2}'
             member.size = len(data)
-            import io
-
             copy.addfile(member, io.BytesIO(data))
     with pytest.raises(BackupError, match=r"outputs/a.json: checksum mismatch"):
         verify_backup(tampered)
@@ -152,6 +153,82 @@ def test_restore_refuses_links_and_paths_leaving_the_target(tmp_path: Path) -> N
     with pytest.raises(BackupError, match="unsafe entry 'outputs/passwd'"):
         restore_backup(hostile, target)
     assert not (target / "outputs" / "passwd").exists()
+
+
+def archive_of(path: Path, manifest: object, files: dict[str, bytes]) -> Path:
+    """A tar.gz holding ``manifest`` (as JSON) and ``files``, whatever they say."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in {"manifest.json": json.dumps(manifest).encode(), **files}.items():
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    return path
+
+
+def entry(data: bytes) -> dict[str, object]:
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+@pytest.mark.parametrize(
+    ("manifest", "named"),
+    [
+        ({"created": "2026-11-30T00:00:00+00:00", "files": ["a"]}, "files: Input should be an object"),
+        ({"files": {}}, "created: Field required"),
+        ({"created": "2026-11-30T00:00:00+00:00", "files": {"../../etc/cron.d/x": entry(b"x")}}, "is not a plain path"),
+        ({"created": "2026-11-30T00:00:00+00:00", "files": {"a": {"sha256": "zz", "bytes": 1}}}, "not a SHA-256"),
+        (
+            {
+                "created": "2026-11-30T00:00:00+00:00",
+                "files": {"a": entry(b"x")},
+                "postgres": {"dump": "../../../tmp/evil.dump"},
+            },
+            "postgres.dump",
+        ),
+        (
+            {"created": "2026-11-30T00:00:00+00:00", "files": {"a": entry(b"x")}, "postgres": {"dump": "b.dump"}},
+            "is not among the archived files",
+        ),
+    ],
+)
+def test_a_malformed_manifest_is_refused_naming_its_field(tmp_path: Path, manifest: object, named: str) -> None:
+    archive = archive_of(tmp_path / "bad.tar.gz", manifest, {"a": b"x"})
+    with pytest.raises(BackupError, match=r"manifest\.json is not valid: .*" + re.escape(named)):
+        verify_backup(archive)
+    cli = runner.invoke(app, ["backup", "verify", str(archive)])
+    assert cli.exit_code == 1 and "not valid" in cli.stderr and "Traceback" not in cli.output + cli.stderr
+
+
+def test_verify_checks_sizes_and_streams_large_files(tmp_path: Path) -> None:
+    big = b"0123456789abcdef" * (4 * 1024 * 1024)  # 64 MiB: hashed in chunks, not read whole
+    archive = archive_of(
+        tmp_path / "big.tar.gz", {"created": "2026-11-30T00:00:00+00:00", "files": {"big": entry(big)}}, {"big": big}
+    )
+    assert verify_backup(archive)["files"]["big"]["bytes"] == len(big)
+    short = archive_of(
+        tmp_path / "short.tar.gz",
+        {"created": "2026-11-30T00:00:00+00:00", "files": {"a": {**entry(b"xy"), "bytes": 2}}},
+        {"a": b"x"},
+    )
+    with pytest.raises(BackupError, match="a: 1 bytes, the manifest says 2"):
+        verify_backup(short)
+
+
+def test_a_restore_that_fails_midway_leaves_nothing_behind(tmp_path: Path) -> None:
+    """'a' is a file, so 'a/b' cannot be unpacked: the restore fails, and the target stays as it was."""
+    files = {"a": b"x", "a/b": b"y"}
+    manifest = {"created": "2026-11-30T00:00:00+00:00", "files": {name: entry(data) for name, data in files.items()}}
+    archive = archive_of(tmp_path / "clash.tar.gz", manifest, files)
+    target = tmp_path / "restored"
+    with pytest.raises((BackupError, OSError)):
+        restore_backup(archive, target)
+    assert not target.exists() and not list(tmp_path.glob(".restored.restoring-*"))
+    target.mkdir()
+    with pytest.raises((BackupError, OSError)):
+        restore_backup(archive, target)
+    assert target.is_dir() and not any(target.iterdir()) and not list(tmp_path.glob(".restored.restoring-*"))
+    _, good = one_file_backup(tmp_path)
+    restore_backup(good, target)
+    assert json.loads((target / "outputs" / "a.json").read_text()) == {"a": 1}
 
 
 def test_retention_prunes_old_archives_but_keeps_the_newest(tmp_path: Path) -> None:

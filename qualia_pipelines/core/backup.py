@@ -14,17 +14,29 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
 import tarfile
 import tempfile
 import time
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from qualia_pipelines.core.contract import QualiaError
 
@@ -35,8 +47,57 @@ POSTGRES_DUMP = "postgres/dagster.dump"
 _SKIPPED_SUFFIXES = (".db-wal", ".db-shm", ".db-journal", ".tmp", ".lock")  # SQLite's side files, temporaries, locks
 
 
+MAX_MANIFEST_BYTES = 256 * 1024 * 1024
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 class BackupError(QualiaError):
     """A backup could not be made, verified or restored."""
+
+
+def _inside(name: str) -> str:
+    """A path inside the archive: relative, no '..', no backslashes or NULs, not the manifest itself."""
+    path = PurePosixPath(name)
+    if not name or path.is_absolute() or ".." in path.parts or "\\" in name or "\0" in name or name == MANIFEST:
+        raise ValueError(f"{name!r} is not a plain path inside the backup")
+    return name
+
+
+class ArchivedFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sha256: str
+    bytes: int = Field(ge=0)
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        if not _SHA256.fullmatch(value):
+            raise ValueError("not a SHA-256 hex digest")
+        return value
+
+
+class PostgresDump(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dump: Annotated[str, AfterValidator(_inside)]
+    database: str | None = None
+
+
+class Manifest(BaseModel):
+    """What an archive says it holds; every path confined to the archive, every file with its digest."""
+
+    model_config = ConfigDict(extra="allow")
+    created: datetime
+    qualia_version: str = ""
+    sources: dict[str, str] = Field(default_factory=dict)
+    plugin_health: dict[str, Any] = Field(default_factory=dict)
+    postgres: PostgresDump | None = None
+    files: dict[Annotated[str, AfterValidator(_inside)], ArchivedFile]
+
+    @model_validator(mode="after")
+    def _dump_is_archived(self) -> Manifest:
+        if self.postgres and self.postgres.dump not in self.files:
+            raise ValueError(f"postgres.dump {self.postgres.dump!r} is not among the archived files")
+        return self
 
 
 @dataclass(frozen=True)
@@ -145,40 +206,55 @@ def prune_backups(folder: Path, retention_days: float, now: float | None = None)
 
 
 def verify_backup(archive: Path) -> dict[str, Any]:
-    """Check every file against the manifest; raise BackupError naming what is wrong."""
+    """Check every file against the manifest, streaming each one; raise BackupError naming what is wrong."""
     manifest, problems, seen = _read_manifest(archive), [], set()
     with tarfile.open(archive, "r:gz") as tar:
-        for member in tar.getmembers():
+        for member in tar:
             if member.name == MANIFEST or not member.isfile():
                 continue
-            expected = manifest["files"].get(member.name)
+            expected = manifest.files.get(member.name)
             seen.add(member.name)
             if expected is None:
                 problems.append(f"{member.name}: not in the manifest")
                 continue
-            digest = hashlib.sha256(tar.extractfile(member).read()).hexdigest()  # type: ignore[union-attr]
-            if digest != expected["sha256"]:
+            if member.size != expected.bytes:
+                problems.append(f"{member.name}: {member.size:,} bytes, the manifest says {expected.bytes:,}")
+                continue
+            digest = hashlib.file_digest(tar.extractfile(member), "sha256").hexdigest()  # type: ignore[arg-type]
+            if digest != expected.sha256:
                 problems.append(f"{member.name}: checksum mismatch")
-    problems += [f"{name}: missing from the archive" for name in manifest["files"] if name not in seen]
+    problems += [f"{name}: missing from the archive" for name in manifest.files if name not in seen]
     if problems:
         raise BackupError(f"{archive}: " + "; ".join(problems))
-    return manifest
+    return manifest.model_dump(mode="json")
 
 
 def restore_backup(archive: Path, target: Path, postgres_url: str | None = None) -> dict[str, Any]:
-    """Unpack a verified archive into an empty (or new) folder; load its PostgreSQL dump into ``postgres_url``."""
+    """Unpack a verified archive into an empty (or new) folder; load its PostgreSQL dump into ``postgres_url``.
+
+    All or nothing: the archive is unpacked (and its dump loaded) in a staging folder beside the target,
+    which takes the target's place only once everything succeeded.
+    """
     manifest = verify_backup(archive)
-    if target.exists() and any(target.iterdir()):
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise BackupError(f"{target}: restore needs an empty folder")
     if postgres_url and not manifest.get("postgres"):
         raise BackupError(f"{archive}: this backup holds no PostgreSQL dump (its instance used SQLite)")
-    target.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, "r:gz") as tar:
-        members = _safe_members(archive, tar)
-        # Python >= 3.11.4 also applies its own "data" filter; older 3.11 relies on the check above.
-        tar.extractall(target, members=members, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
-    if postgres_url:
-        pg_restore(postgres_url, target / manifest["postgres"]["dump"])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.restoring-"))
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = _safe_members(archive, tar)
+            # Python >= 3.11.4 also applies its own "data" filter; older 3.11 relies on the check above.
+            tar.extractall(staging, members=members, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+        if postgres_url:
+            pg_restore(postgres_url, staging / manifest["postgres"]["dump"])
+        if target.exists():
+            target.rmdir()
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return manifest
 
 
@@ -230,14 +306,19 @@ def _safe_members(archive: Path, tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
     return members
 
 
-def _read_manifest(archive: Path) -> dict[str, Any]:
+def _read_manifest(archive: Path) -> Manifest:
+    """The archive's manifest, checked against its schema; BackupError naming the field that is wrong."""
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            handle = tar.extractfile(MANIFEST)
-            if handle is None:
-                raise KeyError(MANIFEST)
-            return json.loads(handle.read())
+            member = tar.getmember(MANIFEST)
+            if not member.isfile() or member.size > MAX_MANIFEST_BYTES:
+                raise BackupError(f"{archive}: {MANIFEST} is not a file of at most {MAX_MANIFEST_BYTES:,} bytes")
+            handle = tar.extractfile(member)
+            return Manifest.model_validate_json(handle.read())  # type: ignore[union-attr]
     except FileNotFoundError:
         raise BackupError(f"{archive}: file not found") from None
-    except (tarfile.TarError, KeyError, json.JSONDecodeError, OSError) as exc:
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()[:5])
+        raise BackupError(f"{archive}: its {MANIFEST} is not valid: {problems}") from None
+    except (tarfile.TarError, KeyError, OSError, EOFError, zlib.error) as exc:
         raise BackupError(f"{archive}: not a Qualia backup ({exc})") from None
