@@ -312,6 +312,26 @@ def test_inbox_sensor_new_changed_growing_and_unreadable_files(instance: dg.Dags
     assert [r.partition_key for r in at_first_look.run_requests] == ["archived_en.txt"]
 
 
+def test_inbox_sensor_marks_a_file_too_slow_to_read_as_failed_and_goes_on(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    """The sensor checks files in a worker process under the work limit: a file it cannot read within it
+    gets a run of its own (which fails with the reason) instead of stalling the tick; the next file, checked
+    by a fresh worker, is taken as usual."""
+    inbox = tmp_path / "drop"
+    inbox.mkdir()
+    turns = "".join(f"[{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}] A: b\n" for n in range(1_500_000))
+    (inbox / "a_slow.txt").write_text(turns)  # 25 MB of one-word turns: about 2 s to read
+    shutil.copy(SAMPLES["txt_pt"], inbox / "b_ok.txt")
+    for path in inbox.iterdir():
+        os.utime(path, (time.time() - 60, time.time() - 60))  # settled at the first look
+    qualia = QualiaResource(inbox=str(inbox), max_bytes=50 * 1024 * 1024, work_timeout_s=0.5)
+    result = sensor_tick(inbox_sensor, instance=instance, cursor=None, resources={"qualia": qualia})
+    assert result.dynamic_partitions_requests[0].partition_keys == ["a_slow.txt", "b_ok.txt"]
+    assert sorted(request.partition_key for request in result.run_requests) == ["a_slow.txt", "b_ok.txt"]
+    assert len(result.run_requests) == 2  # each on its own: the slow one is "unreadable", not part of a range
+
+
 FLAKY = """
 import os
 from qualia_pipelines.core.contract import Plugin
