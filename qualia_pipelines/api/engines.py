@@ -137,8 +137,8 @@ class EnginePool:
         while not self._closed:
             try:
                 engine = await to_thread.run_sync(self._new_engine)
-            except WorkerLostError:
-                await asyncio.sleep(1)  # e.g. memory is short right now: try again
+            except Exception:  # memory short right now, a plugin folder being edited: the pool must not stay short
+                await asyncio.sleep(1)
                 continue
             if self._closed:
                 engine.stop()
