@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse
 from qualia_pipelines.core.contract import PluginKind, QualiaError, Rendering
 from qualia_pipelines.core.engine import Engine, ParamsByPlugin, StepRecord
 from qualia_pipelines.core.pipeline_config import Step, checked_steps
-from qualia_pipelines.core.readers import transcript_from_bytes, transcript_from_text, warmed_reader
+from qualia_pipelines.core.readers import transcript_from_bytes, transcript_from_text
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.core.storage import to_jsonable
 from qualia_pipelines.core.workers import WorkerGoneError, WorkerLostError, WorkerProcess, WorkerTimeoutError
@@ -259,8 +259,5 @@ def engines_for(settings: Settings, engine: Engine, processes: int) -> Engines:
 
 
 def _engine_of(settings: Settings) -> Engine:
-    """An engine process's state, built once at its start, with the language model loaded (half a second)
-    now rather than within the first request's work limit."""
-    engine = Engine.from_settings(settings, use_cache=settings.api_result_cache)
-    warmed_reader()
-    return engine
+    """An engine process's state, built once at its start."""
+    return Engine.from_settings(settings, use_cache=settings.api_result_cache)

@@ -147,6 +147,10 @@ class SupervisedWorker:
             self._worker = None
 
 
+def no_state() -> None:
+    """The ``setup`` of a worker whose calls need nothing prepared."""
+
+
 def _serve(connection: Connection, setup: Callable[[], Any], niceness: int, memory_bytes: int) -> None:
     """The worker's life: limits, state, then one call at a time until the pipe closes.
 

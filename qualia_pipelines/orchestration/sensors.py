@@ -16,8 +16,8 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from qualia_pipelines.core.alerts import Alert
 from qualia_pipelines.core.contract import QualiaError
 from qualia_pipelines.core.inbox import Observation, observe, settled
-from qualia_pipelines.core.readers import check_file, warmed_reader
-from qualia_pipelines.core.workers import SupervisedWorker
+from qualia_pipelines.core.readers import check_file
+from qualia_pipelines.core.workers import SupervisedWorker, no_state
 from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, breaker_states
 from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, corpus_inputs
 from qualia_pipelines.orchestration.jobs import BACKUP_JOB_NAME, process_transcripts, refresh_corpus
@@ -145,7 +145,7 @@ def transcript_run_requests(
 @lru_cache(maxsize=1)
 def _file_checker(memory_bytes: int) -> SupervisedWorker:
     """The worker process that checks new files, kept for this process's lifetime."""
-    return SupervisedWorker(warmed_reader, memory_bytes=memory_bytes)
+    return SupervisedWorker(no_state, memory_bytes=memory_bytes)
 
 
 def _readable(path: Path, qualia: QualiaResource) -> bool:

@@ -35,7 +35,6 @@ __all__ = [
     "sniffed_extension",
     "transcript_from_bytes",
     "transcript_from_text",
-    "warmed_reader",
 ]
 
 
@@ -43,12 +42,6 @@ def read_transcript(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_B
     """Parse the file at ``path``; raise TranscriptError naming it if that is impossible."""
     file = Path(path)
     return transcript_from_bytes(read_file_bytes(file, max_bytes), file.name, source=str(file), max_bytes=max_bytes)
-
-
-def warmed_reader() -> None:
-    """Load what the first read would load (the language model: half a second), so a worker process that
-    reads under a deadline does not spend it on that. A worker's ``setup``."""
-    transcript_from_text("[00:01] Ana: Bom dia, vamos começar a reunião de hoje.")
 
 
 def check_file(path: str, max_bytes: int, _state: object = None) -> None:
