@@ -126,7 +126,7 @@ _BLOCKS = st.one_of(*[_TEAMS_CUE] * 10, _ANY_CUE, _OTHER_BLOCK)  # mostly Teams 
     lead=st.sampled_from(["", "\n", "\n\n"]),
     tail=st.sampled_from(["", "\n", "\n\n", " "]),
 )
-@example(  # no blank line between two cues: the general reader makes them one cue
+@example(  # no blank line between two cues: the fast path steps aside, a timing line starts a cue (WebVTT)
     blocks=["1\n00:00:01.000 --> 00:00:02.500\n<v Ana>olá</v>", "00:00:03.000 --> 00:00:04.500\n<v Bia>sim</v>"],
     separators=["\n"] * 7,
     lead="",

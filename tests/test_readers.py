@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -203,3 +204,67 @@ def test_size_limit_names_the_file_and_the_limit(tmp_path: Path) -> None:
 def test_missing_file() -> None:
     with pytest.raises(TranscriptError, match=r"missing\.vtt: file not found"):
         read_transcript("missing.vtt")
+
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "transcripts-public"
+
+
+def test_zoom_vtt_name_prefixes_are_speakers() -> None:
+    zoom = "WEBVTT\n\n1\n00:00:04.160 --> 00:00:15.370\nAna Souza: Bom dia, pessoal.\n\n"
+    zoom += "2\n00:00:15.560 --> 00:00:18.550\nCarlos Mendes: Bom dia! Vamos lá.\n\n"
+    zoom += "3\n00:00:18.900 --> 00:00:22.630\nAna Souza: Primeiro ponto: o prazo.\n"
+    segments = transcript_from_text(zoom).segments
+    assert [(s.speaker, s.text) for s in segments] == [
+        ("Ana Souza", "Bom dia, pessoal."),
+        ("Carlos Mendes", "Bom dia! Vamos lá."),
+        ("Ana Souza", "Primeiro ponto: o prazo."),
+    ]
+
+
+def test_a_subtitle_line_ending_in_a_colon_is_not_a_speaker() -> None:
+    cues = ["Regra número um: nunca conte.", "Eu sei.", "Por quê?", "Porque sim.", "Está bem."]
+    body = "".join(f"00:00:0{n}.000 --> 00:00:0{n}.900\n{text}\n\n" for n, text in enumerate(cues))
+    segments = transcript_from_text(f"WEBVTT\n\n{body}").segments
+    assert [s.speaker for s in segments] == [None] * 5 and segments[0].text == cues[0]
+
+
+def test_youtube_dl_vtt_a_timing_line_starts_a_cue_and_settings_and_word_timings_are_dropped() -> None:
+    youtube = (
+        "WEBVTT\nKind: captions\nLanguage: en\n\n"
+        "00:05:02.070 --> 00:05:04.080 align:start position:0%\n"
+        "yeah<00:05:02.500><c> what</c>\n"
+        "00:05:04.080 --> 00:05:05.069 align:start position:0%\n"
+        "is<00:05:04.300><c> this</c>\n"
+    )
+    segments = transcript_from_text(youtube).segments
+    assert [(s.start, s.end, s.text) for s in segments] == [(302.07, 304.08, "yeah what"), (304.08, 305.069, "is this")]
+
+
+def test_old_teams_and_overflowing_vtt_timings_are_read() -> None:
+    old_teams = "WEBVTT\n\n0:0:0.0 --> 0:0:0.570\n<v Ana>Olá.</v>\n\n0:0:1.5 --> 0:1:2.25\n<v Bia>Oi, tudo bem?</v>\n"
+    assert [(s.start, s.end) for s in transcript_from_text(old_teams).segments] == [(0.0, 0.57), (1.5, 62.25)]
+    overflowing = "WEBVTT\n\n1\n00:00:60.000 --> 00:00:69.000\n<v Reyes, Maria>Sure.</v>\n"
+    assert [(s.speaker, s.start, s.end) for s in transcript_from_text(overflowing).segments] == [
+        ("Reyes, Maria", 60.0, 69.0)
+    ]
+    with pytest.raises(TranscriptError, match=r"line 3: malformed cue timing '00:00:07.000 --> 00:00:1d.890'"):
+        transcript_from_text("WEBVTT\n\n00:00:07.000 --> 00:00:1d.890\ntexto\n")
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the public transcripts are not at {CORPUS} (../shared/corpora)")
+def test_real_webvtt_files_leave_no_timings_markup_or_sentences_as_speakers() -> None:
+    """Every public WebVTT file: read, or refused with a TranscriptError naming it; never a timing, cue
+    setting or tag in the text, and no speaker that is a sentence."""
+    read = 0
+    for path in sorted(CORPUS.glob("*.vtt")):
+        try:
+            transcript = read_transcript(path)
+        except TranscriptError as error:
+            assert str(error).startswith(str(path)), error
+            continue
+        read += 1
+        for segment in transcript.segments:
+            assert "-->" not in segment.text and "align:" not in segment.text, (path.name, segment.text)
+            assert not re.search(r"</?[a-zA-Z][^<>]*>|<\d", segment.text), (path.name, segment.text)
+            assert segment.speaker is None or len(segment.speaker.split()) <= 6, (path.name, segment.speaker)
+    assert read >= 15

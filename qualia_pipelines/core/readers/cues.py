@@ -13,7 +13,8 @@ import re
 from qualia_pipelines.core.readers.errors import TranscriptError
 from qualia_pipelines.core.transcript import Segment
 
-_VTT_TIME = r"(?:(\d+):)?([0-5]?\d):([0-5]\d)[.,](\d{1,3})"
+# Liberal, as real exports are: old Teams writes "0:0:0.0", some tools "00:00:60.000" or no fraction at all.
+_VTT_TIME = r"(?:(\d+):)?(\d{1,2}):(\d{1,2})(?:[.,](\d{1,3}))?"
 _TIMING = re.compile(rf"^\s*{_VTT_TIME}\s*-->\s*{_VTT_TIME}(?:\s+.*)?$")
 # Every pattern here runs in time linear in its input: a tag or voice span cannot contain "<", so a search
 # from each "<" stops at the next one, and no repetition can split the same text two ways.
@@ -39,9 +40,10 @@ _TEAMS_BLOCK = re.compile(rf"{_TEAMS_CUE_PATTERN}|{_NOTE_BLOCK}")
 _TEAMS_BODY = re.compile(r"\n*+(?>%s|%s)*+" % (_CAPTURING_GROUP.sub("(?:", _TEAMS_CUE_PATTERN), _NOTE_BLOCK))  # noqa: UP031
 
 
-def seconds_from_clock(hours: str | None, minutes: str, seconds: str, fraction: str = "0") -> float:
+def seconds_from_clock(hours: str | None, minutes: str, seconds: str, fraction: str | None = None) -> float:
     """Seconds from clock parts; the fraction is read as decimal digits (``5`` = 0.5 s)."""
-    return int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds) + int(fraction) / 10 ** len(fraction)
+    whole = int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds)
+    return whole + int(fraction) / 10 ** len(fraction) if fraction else float(whole)
 
 
 def parse_vtt(text: str, source: str) -> list[Segment]:
@@ -102,9 +104,14 @@ def looks_like_srt(text: str) -> bool:
     return len(head) >= 2 and head[0].strip().isdigit() and "-->" in head[1]
 
 
+_PREFIXED_SHARE = 0.5
+"""In a WebVTT file without voice tags, ``Name: text`` prefixes are speakers (as Zoom writes them) only when at
+least this share of the cues has one: a line of dialogue ending in ':' is not a speaker."""
+
+
 def _parse_cue_blocks(lines: list[str], source: str, first_line_number: int, voice_tags: bool) -> list[Segment]:
-    cues: list[tuple[str | None, float, float, list[str]]] = []  # speaker, start, end, text parts
-    for number, block in _blocks(lines, first_line_number):
+    cues: list[tuple[float, float, str, list[str]]] = []  # start, end, raw text, text of continuation blocks
+    for number, block in _blocks(lines, first_line_number, timing_starts_a_cue=voice_tags):
         timing_index = _timing_index(block)
         if timing_index is None:
             if block[0].partition(" ")[0] in _VTT_SKIPPED_BLOCKS:
@@ -113,12 +120,26 @@ def _parse_cue_blocks(lines: list[str], source: str, first_line_number: int, voi
                 cues[-1][3].append(_plain(" ".join(block)))
             continue
         start, end = _timing(block[timing_index], source, number + timing_index)
-        raw = "\n".join(block[timing_index + 1 :])
-        speaker, body = _voice_and_text(raw) if voice_tags else _prefixed_speaker(raw)
-        if body:
-            cues.append((speaker, start, end, [body]))
-    # joined once per cue: appending to a cue's text for each continuation block made many of them quadratic
-    return [Segment(speaker, start, end, " ".join(filter(None, parts))) for speaker, start, end, parts in cues]
+        cues.append((start, end, "\n".join(block[timing_index + 1 :]), []))
+    read = _speakers_and_texts([raw for _, _, raw, _ in cues], voice_tags)
+    segments = []
+    for (start, end, _, more), (speaker, body) in zip(cues, read, strict=True):
+        # joined once per cue: appending to a cue's text for each continuation block made many of them quadratic
+        text = " ".join(filter(None, [body, *more]))
+        if text:
+            segments.append(Segment(speaker, start, end, text))
+    return segments
+
+
+def _speakers_and_texts(raws: list[str], voice_tags: bool) -> list[tuple[str | None, str]]:
+    """Each cue's speaker and plain text: from voice tags where the file has any, else from ``Name:`` prefixes
+    where enough cues have one (always, in SRT), else none."""
+    if voice_tags and any("<v" in raw or "<V" in raw for raw in raws):
+        return [_voice_and_text(raw) for raw in raws]
+    prefixed = [_prefixed_speaker(raw) for raw in raws]
+    if not voice_tags or sum(1 for speaker, _ in prefixed if speaker) >= _PREFIXED_SHARE * len(raws):
+        return prefixed
+    return [(None, _plain(raw)) for raw in raws]
 
 
 def _timing_index(block: list[str]) -> int | None:
@@ -129,18 +150,28 @@ def _timing_index(block: list[str]) -> int | None:
     return None
 
 
-def _blocks(lines: list[str], first_line_number: int) -> list[tuple[int, list[str]]]:
+def _blocks(lines: list[str], first_line_number: int, timing_starts_a_cue: bool) -> list[tuple[int, list[str]]]:
+    """Blocks of non-blank lines with their first line's number. With ``timing_starts_a_cue`` (WebVTT's
+    parsing rule) a second timing line starts a new block even without a blank line before it, as
+    youtube-dl writes cues; a "-->" that is not a timing stays text, where a strict parser would drop it."""
     blocks: list[tuple[int, list[str]]] = []
     current: list[str] = []
+    timed = False
     start = first_line_number
     for offset, line in enumerate(lines):
-        if line.strip():
-            if not current:
-                start = first_line_number + offset
-            current.append(line.rstrip())
-        elif current:
+        if not line.strip():
+            if current:
+                blocks.append((start, current))
+                current, timed = [], False
+            continue
+        arrow = "-->" in line
+        if arrow and timed and timing_starts_a_cue and _TIMING.match(line):
             blocks.append((start, current))
-            current = []
+            current, timed = [], False
+        if not current:
+            start = first_line_number + offset
+        current.append(line.rstrip())
+        timed = timed or arrow
     if current:
         blocks.append((start, current))
     return blocks
@@ -182,5 +213,9 @@ def _prefixed_speaker(raw: str) -> tuple[str | None, str]:
 
 
 def _plain(raw: str) -> str:
-    without_tags = _TAG.sub("", raw)
-    return " ".join(html.unescape(without_tags).split())
+    """Text without tags and entities, single-spaced; most cue text has neither, and skips both passes."""
+    if "<" in raw:
+        raw = _TAG.sub("", raw)
+    if "&" in raw:
+        raw = html.unescape(raw)
+    return " ".join(raw.split())
