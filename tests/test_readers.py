@@ -251,12 +251,36 @@ def test_old_teams_and_overflowing_vtt_timings_are_read() -> None:
         transcript_from_text("WEBVTT\n\n00:00:07.000 --> 00:00:1d.890\ntexto\n")
 
 
+def srt_of(*texts: str) -> str:
+    return "".join(f"{n}\n00:00:{n:02d},000 --> 00:00:{n:02d},900\n{text}\n\n" for n, text in enumerate(texts, start=1))
+
+
+def test_srt_labels_are_speakers_only_when_they_recur_or_label_the_file() -> None:
+    said = ["Règle numéro un: ne jamais mentir.", "J'ai dit:\nnon.", "GAUME: Onde está?", "GAUME: Aqui."]
+    said += ["HOLMGREN: Certo.", "HOLMGREN: Vamos.", *(f"Fala {n} do filme." for n in range(8))]
+    segments = read_srt(srt_of(*said))  # 6 labels in 14 cues: a film's subtitles, not a labelled transcript
+    assert [s.speaker for s in segments[:6]] == [None, None, "GAUME", "GAUME", "HOLMGREN", "HOLMGREN"]
+    assert segments[0].text == "Règle numéro un: ne jamais mentir." and segments[1].text == "J'ai dit: non."
+    assert all(s.speaker is None for s in segments[6:])
+
+
+def test_srt_override_codes_are_not_text() -> None:
+    segments = read_srt(srt_of("{\\an8}No topo da tela.", "Linha um\\Nlinha\\hdois {\\i1}itálico{\\i0}"))
+    assert [s.text for s in segments] == ["No topo da tela.", "Linha um linha dois itálico"]
+
+
+def read_srt(text: str) -> list:
+    from qualia_pipelines.core.readers import transcript_from_bytes
+
+    return list(transcript_from_bytes(text.encode(), "film.srt").segments)
+
+
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the public transcripts are not at {CORPUS} (../shared/corpora)")
-def test_real_webvtt_files_leave_no_timings_markup_or_sentences_as_speakers() -> None:
-    """Every public WebVTT file: read, or refused with a TranscriptError naming it; never a timing, cue
-    setting or tag in the text, and no speaker that is a sentence."""
+def test_real_subtitle_files_leave_no_timings_markup_or_sentences_as_speakers() -> None:
+    """Every public WebVTT and SRT file: read, or refused with a TranscriptError naming it; never a timing,
+    cue setting, tag or override code in the text, and no speaker that is a sentence."""
     read = 0
-    for path in sorted(CORPUS.glob("*.vtt")):
+    for path in sorted([*CORPUS.glob("*.vtt"), *CORPUS.glob("*.srt")]):
         try:
             transcript = read_transcript(path)
         except TranscriptError as error:
@@ -265,6 +289,7 @@ def test_real_webvtt_files_leave_no_timings_markup_or_sentences_as_speakers() ->
         read += 1
         for segment in transcript.segments:
             assert "-->" not in segment.text and "align:" not in segment.text, (path.name, segment.text)
-            assert not re.search(r"</?[a-zA-Z][^<>]*>|<\d", segment.text), (path.name, segment.text)
+            markup = re.search(r"</?[a-zA-Z][^<>]*>|<\d[\d:.]*>|\{\\|\\[hN]", segment.text)
+            assert not markup, (path.name, segment.text)
             assert segment.speaker is None or len(segment.speaker.split()) <= 6, (path.name, segment.speaker)
-    assert read >= 15
+    assert read >= 25

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 
 from qualia_pipelines.core.readers.errors import TranscriptError
 from qualia_pipelines.core.transcript import Segment
@@ -20,6 +21,7 @@ _TIMING = re.compile(rf"^\s*{_VTT_TIME}\s*-->\s*{_VTT_TIME}(?:\s+.*)?$")
 # from each "<" stops at the next one, and no repetition can split the same text two ways.
 _VOICE = re.compile(r"<v(?:\.[^\s<>]*)?\s([^<>]*)>", re.IGNORECASE)
 _TAG = re.compile(r"</?[a-zA-Z][^<>]*>|<\d[\d:.]*>")
+_ASS_OVERRIDE = re.compile(r"\{\\[^{}]*\}")
 _SPEAKER_PREFIX = re.compile(r"^(?:-\s*)?([A-Za-zÀ-ÿ][\w .'’-]{0,40}?)\s*:\s+(\S.*)$", re.DOTALL)
 _VTT_SKIPPED_BLOCKS = ("NOTE", "STYLE", "REGION")
 # A line with text: blanks, then a non-blank, then the rest, possessively (one way to match, not one per "\S").
@@ -105,8 +107,11 @@ def looks_like_srt(text: str) -> bool:
 
 
 _PREFIXED_SHARE = 0.5
-"""In a WebVTT file without voice tags, ``Name: text`` prefixes are speakers (as Zoom writes them) only when at
-least this share of the cues has one: a line of dialogue ending in ':' is not a speaker."""
+_MIN_LABEL_CUES = 2
+"""``Name:`` labels are speakers where they begin at least _PREFIXED_SHARE of the cues (the file labels its
+speakers, as Zoom does: then every label is one); elsewhere, in SRT, only a label that begins
+_MIN_LABEL_CUES cues is, and in WebVTT none. "Règle numéro un: ..." or "J'ai dit:" in a film's subtitles is
+dialogue, said once; a speaker's label recurs."""
 
 
 def _parse_cue_blocks(lines: list[str], source: str, first_line_number: int, voice_tags: bool) -> list[Segment]:
@@ -137,9 +142,17 @@ def _speakers_and_texts(raws: list[str], voice_tags: bool) -> list[tuple[str | N
     if voice_tags and any("<v" in raw or "<V" in raw for raw in raws):
         return [_voice_and_text(raw) for raw in raws]
     prefixed = [_prefixed_speaker(raw) for raw in raws]
-    if not voice_tags or sum(1 for speaker, _ in prefixed if speaker) >= _PREFIXED_SHARE * len(raws):
-        return prefixed
-    return [(None, _plain(raw)) for raw in raws]
+    cues_of = Counter(speaker for speaker, _ in prefixed if speaker)
+    if sum(cues_of.values()) >= _PREFIXED_SHARE * len(raws):
+        labels = set(cues_of)  # the file labels its speakers (Zoom): one who spoke once is one too
+    elif voice_tags:
+        labels = set()
+    else:
+        labels = {speaker for speaker, cues in cues_of.items() if cues >= _MIN_LABEL_CUES}
+    return [
+        (speaker, body) if speaker in labels else (None, _plain(raw))
+        for (speaker, body), raw in zip(prefixed, raws, strict=True)
+    ]
 
 
 def _timing_index(block: list[str]) -> int | None:
@@ -213,9 +226,12 @@ def _prefixed_speaker(raw: str) -> tuple[str | None, str]:
 
 
 def _plain(raw: str) -> str:
-    """Text without tags and entities, single-spaced; most cue text has neither, and skips both passes."""
+    """Text without tags, entities and ASS/SSA override codes, single-spaced; most cue text has none of them,
+    and skips those passes."""
     if "<" in raw:
         raw = _TAG.sub("", raw)
+    if "\\" in raw:  # {\an8}, {\i1}: subtitle renderers' overrides; \h, \N: hard space, line break
+        raw = _ASS_OVERRIDE.sub("", raw).replace("\\h", " ").replace("\\N", " ").replace("\\n", " ")
     if "&" in raw:
         raw = html.unescape(raw)
     return " ".join(raw.split())
