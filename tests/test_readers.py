@@ -276,11 +276,11 @@ def read_srt(text: str) -> list:
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the public transcripts are not at {CORPUS} (../shared/corpora)")
-def test_real_subtitle_files_leave_no_timings_markup_or_sentences_as_speakers() -> None:
-    """Every public WebVTT and SRT file: read, or refused with a TranscriptError naming it; never a timing,
-    cue setting, tag or override code in the text, and no speaker that is a sentence."""
+def test_real_transcripts_leave_no_timings_markup_or_sentences_as_speakers() -> None:
+    """Every public transcript (WebVTT, SRT, text, DOCX): read, or refused with a TranscriptError naming it;
+    never a timing, cue setting, tag or override code in the text, and no speaker that is a sentence."""
     read = 0
-    for path in sorted([*CORPUS.glob("*.vtt"), *CORPUS.glob("*.srt")]):
+    for path in sorted(path for path in CORPUS.iterdir() if path.suffix in (".vtt", ".srt", ".txt", ".docx")):
         try:
             transcript = read_transcript(path)
         except TranscriptError as error:
@@ -292,4 +292,34 @@ def test_real_subtitle_files_leave_no_timings_markup_or_sentences_as_speakers() 
             markup = re.search(r"</?[a-zA-Z][^<>]*>|<\d[\d:.]*>|\{\\|\\[hN]", segment.text)
             assert not markup, (path.name, segment.text)
             assert segment.speaker is None or len(segment.speaker.split()) <= 6, (path.name, segment.speaker)
-    assert read >= 25
+    assert read >= 30
+
+
+def test_zoom_chat_log_lines_have_their_time_and_speaker() -> None:
+    chat = (
+        "01:27:42\tAna Souza:\tBom dia, entro às 9:45.\n\nSeguimos depois do intervalo\n"
+        "03:14:20\tCarlos Mendes:\tObrigado a todos.\n"
+    )
+    segments = transcript_from_text(chat).segments
+    assert [(s.speaker, s.start, s.text) for s in segments] == [
+        ("Ana Souza", 5262.0, "Bom dia, entro às 9:45. Seguimos depois do intervalo"),
+        ("Carlos Mendes", 11660.0, "Obrigado a todos."),
+    ]
+    notes = transcript_from_text("9:45 works for me.\n10:30 is too late.\nLet us meet then.")
+    assert notes.format == "plain" and all(s.speaker is None for s in notes.segments)
+
+
+def test_otter_text_is_read_by_its_speaker_headers_without_the_footer(tmp_path: Path) -> None:
+    otter = (
+        "Emma  0:00\nWelcome to the podcast about secure web applications.\n\n"
+        "Unknown Speaker  0:35\nI'm Kelly.\n\n"
+        "Emma  1:02:03\nAnd that is all for today.\n\n"
+        "Transcribed by https://otter.ai\n"
+    )
+    transcript = read_transcript(write(tmp_path, "episode.txt", otter.encode()))
+    assert transcript.format == "otter"
+    assert [(s.speaker, s.start, s.end, s.text) for s in transcript.segments] == [
+        ("Emma", 0.0, 35.0, "Welcome to the podcast about secure web applications."),
+        ("Unknown Speaker", 35.0, 3723.0, "I'm Kelly."),
+        ("Emma", 3723.0, None, "And that is all for today."),
+    ]

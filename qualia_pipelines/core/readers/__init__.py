@@ -16,7 +16,7 @@ from pathlib import Path
 
 from qualia_pipelines.core.readers.cues import looks_like_srt, parse_srt, parse_vtt
 from qualia_pipelines.core.readers.decoding import binary_kind, decode_transcript_bytes
-from qualia_pipelines.core.readers.docx import docx_lines, parse_docx_lines
+from qualia_pipelines.core.readers.docx import docx_lines, parse_header_lines
 from qualia_pipelines.core.readers.errors import TranscriptError
 from qualia_pipelines.core.readers.plaintext import parse_lines
 from qualia_pipelines.core.text import detect_language
@@ -153,7 +153,7 @@ def _docx_transcript(data: bytes, source: str, content_hash: str) -> Transcript:
     kind = binary_kind(data)
     if kind and kind != "a ZIP archive":
         raise TranscriptError(source, f"this is {kind}, not a .docx document")
-    segments, metadata = parse_docx_lines(docx_lines(data, source))
+    segments, metadata = parse_header_lines(docx_lines(data, source))
     if not segments:
         raise TranscriptError(source, "the document contains no text")
     fmt = "docx" if any(segment.speaker for segment in segments) else "docx-plain"

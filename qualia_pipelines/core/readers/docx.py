@@ -1,4 +1,4 @@
-"""Teams DOCX transcripts: ``Speaker Name   0:03`` paragraphs followed by speech.
+"""Teams DOCX transcripts: ``Speaker Name   0:03`` paragraphs followed by speech (Otter.ai text too).
 
 Paragraphs before the first speaker line (title, date) become metadata. Teams
 DOCX gives start times only, so a turn is taken to end when the next begins;
@@ -73,11 +73,13 @@ def _check_inflation(members: list[zipfile.ZipInfo], source: str) -> None:
             )
 
 
-def parse_docx_lines(lines: list[str]) -> tuple[list[Segment], dict[str, Any]]:
+def parse_header_lines(lines: list[str]) -> tuple[list[Segment], dict[str, Any]]:
+    """Turns written as a ``Name   0:03`` header line followed by the speech (Teams DOCX, Otter.ai text); lines
+    before the first header are a preamble (title, date)."""
     turns: list[tuple[str, float, list[str]]] = []
     preamble: list[str] = []
     for line in lines:
-        speaker_line = _speaker_and_start(line)
+        speaker_line = speaker_and_start(line)
         if speaker_line:
             turns.append((*speaker_line, []))
         elif turns:
@@ -115,7 +117,7 @@ def _date(line: str) -> str | None:
         return None
 
 
-def _speaker_and_start(line: str) -> tuple[str, float] | None:
+def speaker_and_start(line: str) -> tuple[str, float] | None:
     """``Name   0:03``: a name, blanks, then a clock as the last word; split at the last blank run, so the
     time is linear in the line (a lazy name pattern before blanks tried every name length on every blank)."""
     parts = line.rsplit(None, 1)

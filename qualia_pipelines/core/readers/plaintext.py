@@ -1,10 +1,12 @@
-"""Line-based text: bracketed Teams/Zoom exports and plain paragraphs.
+"""Line-based text: bracketed Teams/Zoom exports, Zoom chat logs, Otter.ai text and plain paragraphs.
 
-Three speaker-line shapes are recognised: ``[00:00:05] Speaker: text``,
-``Speaker (00:00:05): text`` and ``Speaker: text``. A file counts as a
-speaker transcript when most of its lines have one of these shapes; lines in
-between continue the previous utterance. Anything else is plain text whose
-paragraphs become speaker-less segments.
+Four speaker-line shapes are recognised: ``[00:00:05] Speaker: text``,
+``Speaker (00:00:05): text``, ``Speaker: text`` and Zoom chat's
+``00:00:05<TAB>Speaker:<TAB>text``. A file counts as a speaker transcript when
+most of its lines have one of these shapes; lines in between continue the
+previous utterance. Otter.ai text (a ``Speaker  0:34`` line, then the speech)
+is read as Teams DOCX is, without its "Transcribed by otter.ai" footer.
+Anything else is plain text whose paragraphs become speaker-less segments.
 """
 
 from __future__ import annotations
@@ -13,22 +15,31 @@ import re
 from functools import lru_cache
 
 from qualia_pipelines.core.readers.cues import _single_spaced, seconds_from_clock
+from qualia_pipelines.core.readers.docx import parse_header_lines, speaker_and_start
 from qualia_pipelines.core.transcript import Segment
 
 _CLOCK = r"(?:(\d{1,2}):)?(\d{1,2}):(\d{2})(?:[.,](\d{1,3}))?"
 _NAME = re.compile(r"[^\W\d_][\w.'’ -]{0,60}")
 _BRACKETED_CLOCK = re.compile(rf"\[{_CLOCK}\]")
+_BARE_CLOCK = re.compile(rf"{_CLOCK}(?=\s)")  # Zoom's chat log: "01:27:42<TAB>Name:<TAB>text"
+_OTTER_FOOTER = re.compile(r"transcribed by (?:https?://)?otter\.ai/?", re.IGNORECASE)
+_HEADER_LINE_SHARE = 0.25
+"""Otter.ai text: a "Name  0:34" line, the speech, a blank line; headers are about half the lines with text."""
 _PARENTHESISED_CLOCK = re.compile(rf"\({_CLOCK}\)")
 _MAX_NAME_WORDS = 6
 _SPEAKER_LINE_SHARE = 0.5
 
 
 def parse_lines(text: str) -> tuple[list[Segment], str]:
-    """Segments and the detected format name (``bracketed`` or ``plain``)."""
+    """Segments and the detected format name (``otter``, ``bracketed`` or ``plain``)."""
     lines = [line.strip() for line in text.split("\n")]
     parsed = [_speaker_line(line) for line in lines]
     content = [line for line in lines if line]
     recognised = sum(1 for item in parsed if item is not None)
+    headers = sum(1 for line in content if speaker_and_start(line))
+    if headers >= 2 and headers >= _HEADER_LINE_SHARE * len(content) and headers > recognised:
+        segments, _ = parse_header_lines([line for line in content if not _OTTER_FOOTER.fullmatch(line)])
+        return segments, "otter"
     if content and recognised >= 2 and recognised >= _SPEAKER_LINE_SHARE * len(content):
         return _speaker_segments(lines, parsed), "bracketed"
     if content and recognised == 1 and len(content) == 1:
@@ -37,7 +48,7 @@ def parse_lines(text: str) -> tuple[list[Segment], str]:
 
 
 def _speaker_line(line: str) -> tuple[str | None, float | None, str] | None:
-    """The line's speaker, start and text if it has one of the three shapes.
+    """The line's speaker, start and text if it has one of the three shapes (or a bare clock, then a name).
 
     A name cannot hold ":" or "(", so the first of them ends it: each shape is read by finding that
     character and checking the bounded name before it, in time linear in the line (a lazy name pattern
@@ -51,6 +62,12 @@ def _speaker_line(line: str) -> tuple[str | None, float | None, str] | None:
         head, colon, said = rest.partition(":")
         name = _name(head) if colon else None
         return (_clean_name(name), _seconds(clock), said.lstrip()) if name else (None, _seconds(clock), rest)
+    clock = _BARE_CLOCK.match(line)
+    if clock:  # only with a name after it: running text may well start with a time ("9:45 works for me")
+        head, colon, said = line[clock.end() :].lstrip().partition(":")
+        speaker = _speaker_name(head) if colon else None
+        if speaker:
+            return speaker, _seconds(clock), said.strip()
     paren = line.find("(")
     clock = _PARENTHESISED_CLOCK.match(line, paren) if paren > 0 else None
     speaker = _speaker_name(line[:paren]) if clock else None
