@@ -138,6 +138,17 @@ def postgres_home(postgres_server: PostgresServer, tmp_path: Path, monkeypatch: 
     return home
 
 
+MULTIPART = "multipart/form-data; boundary=qualia-boundary"
+"""The content type of a ``multipart_file`` body."""
+
+
+def multipart_file(name: str, content: bytes) -> bytes:
+    """A form with one file field, built by hand: the name goes as it is (a test client would escape a NUL),
+    and a real server can be sent it with any HTTP client."""
+    head = f'--qualia-boundary\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n\r\n'
+    return head.encode() + content + b"\r\n--qualia-boundary--\r\n"
+
+
 @contextmanager
 def qualia_serve(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout_s: float = 120) -> Iterator[int]:
     """A real `qualia serve` on a free loopback port, in its own process group; its port, once it answers.

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLES, qualia_serve
+from tests.conftest import MULTIPART, SAMPLES, multipart_file, qualia_serve
 
 pytestmark = pytest.mark.slow
 
@@ -141,16 +141,13 @@ def test_an_upload_is_read_in_an_engine_under_the_work_limit(tmp_path: Path) -> 
     turns = "".join(f"[{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}] A: b\n" for n in range(1_500_000))
     environment = {"QUALIA_RATE_LIMIT_PER_MINUTE": "0", "QUALIA_WORK_TIMEOUT_S": "1"}
     with qualia_serve(tmp_path, "--workers", "2", env=environment) as port:
-        boundary = "qualia-boundary"
-        head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="long.txt"\r\n\r\n'
-        body = head.encode() + turns.encode() + f"\r\n--{boundary}--\r\n".encode()
+        body = multipart_file("long.txt", turns.encode())
         # a meeting's worth of text: its language shows in its stop words, so no engine loads the langid model
-        meeting = SAMPLES["txt_pt"].read_text(encoding="utf-8")
-        small = f"{head.replace('long.txt', 'short.txt')}{meeting}\r\n--{boundary}--\r\n".encode()
+        small = multipart_file("short.txt", SAMPLES["txt_pt"].read_bytes())
         for _ in range(2):
-            assert post(port, "/transcripts", small, f"multipart/form-data; boundary={boundary}")[0] == 202
+            assert post(port, "/transcripts", small, MULTIPART)[0] == 202
         with ThreadPoolExecutor(1) as clients:
-            upload = clients.submit(post, port, "/transcripts", body, f"multipart/form-data; boundary={boundary}")
+            upload = clients.submit(post, port, "/transcripts", body, MULTIPART)
             during = [health_seconds(port) for _ in range(3)]
             status, answer = upload.result()
         assert status == 503 and "work limit" in answer["error"], answer

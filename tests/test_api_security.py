@@ -15,7 +15,7 @@ from qualia_pipelines.api.app import create_app
 from qualia_pipelines.api.security import FAILED_KEYS_PER_MINUTE
 from qualia_pipelines.core.alerts import signature
 from qualia_pipelines.core.settings import Settings
-from tests.conftest import qualia_serve
+from tests.conftest import MULTIPART, multipart_file, qualia_serve
 
 TEXT = "[00:01] Ana: O deploy foi ótimo.\n[00:09] Rafael: A documentação ficou confusa.\n"
 SECRET = "webhook-test-secret"
@@ -96,15 +96,6 @@ def signed(body: bytes, timestamp: str) -> dict[str, bytes]:
     }
 
 
-MULTIPART = "multipart/form-data; boundary=qualia-boundary"
-
-
-def multipart(name: str) -> bytes:
-    """A one-file form with ``name`` as it is (a test client would escape a NUL)."""
-    head = f'--qualia-boundary\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n\r\n'
-    return head.encode() + TEXT.encode() + b"\r\n--qualia-boundary--\r\n"
-
-
 def test_malformed_headers_and_names_are_4xx_with_a_one_line_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -115,7 +106,8 @@ def test_malformed_headers_and_names_are_4xx_with_a_one_line_error(
             answer = client.post("/webhooks/generic", content=body, headers=signed(body, timestamp))
             assert answer.status_code == 401 and "X-Qualia-Timestamp" in answer.json()["error"], timestamp
         for name in ("a" * 255 + ".txt", "nul\x00name.txt", "rtl\u202etxt.vtt"):
-            answer = client.post("/transcripts", content=multipart(name), headers={"content-type": MULTIPART})
+            upload = multipart_file(name, TEXT.encode())
+            answer = client.post("/transcripts", content=upload, headers={"content-type": MULTIPART})
             assert answer.status_code == 400 and "\n" not in answer.json()["error"], (name, answer.text)
         delivery = json.dumps({"transcript": {"name": "b" * 300 + ".txt", "content": TEXT}}).encode()
         answer = client.post("/webhooks/generic", content=delivery, headers=signed(delivery, str(int(time.time()))))

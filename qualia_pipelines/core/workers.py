@@ -44,7 +44,7 @@ class WorkerMemoryError(QualiaError):
     """The call needed more memory than the worker's cap; the worker is retired after answering."""
 
 
-def worker_context() -> BaseContext:
+def _context() -> BaseContext:
     """A fork server that has imported the engine once (quick starts, and the caller itself is never
     forked: its threads and open handles stay its own); plain spawn where there is none (Windows)."""
     if "forkserver" in multiprocessing.get_all_start_methods():
@@ -68,9 +68,8 @@ class WorkerProcess:
         *,
         niceness: int = 0,
         memory_bytes: int = 0,
-        context: BaseContext | None = None,
     ) -> None:
-        context = context or worker_context()
+        context = _context()
         self._connection, child = context.Pipe()
         self._process = context.Process(
             target=_serve, args=(child, setup, niceness, memory_bytes), daemon=True, name="qualia-worker"
@@ -129,7 +128,8 @@ class WorkerProcess:
 
 
 class SupervisedWorker:
-    """One worker, started on first use and replaced after a call that stopped it (overrun, lost)."""
+    """One worker, started on first use and replaced after a call that stopped it (overrun, lost); a call
+    that never reached its worker (it had died idle) goes to the replacement, as the API's pool does."""
 
     def __init__(self, setup: Callable[[], Any], *, memory_bytes: int = 0) -> None:
         self._setup = setup
@@ -137,14 +137,15 @@ class SupervisedWorker:
         self._worker: WorkerProcess | None = None
 
     def call(self, call: Call[T], timeout_s: float) -> T:
+        try:
+            return self._live_worker().call(call, timeout_s)
+        except WorkerGoneError:
+            return self._live_worker().call(call, timeout_s)
+
+    def _live_worker(self) -> WorkerProcess:
         if self._worker is None or not self._worker.alive:
             self._worker = WorkerProcess(self._setup, memory_bytes=self._memory_bytes)
-        return self._worker.call(call, timeout_s)
-
-    def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.stop()
-            self._worker = None
+        return self._worker
 
 
 def no_state() -> None:

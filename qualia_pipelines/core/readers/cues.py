@@ -79,13 +79,13 @@ def _teams_cues(body: str) -> list[Segment] | None:
         end = int(h2) * 3600 + int(m2) * 60 + int(s2) + int(f2) / 1000
         if end < start:
             return None
-        text = said if _single_spaced(said) else " ".join(said.split())
+        text = said if single_spaced(said) else " ".join(said.split())
         if text:
             segments.append(Segment(name.strip() or None, start, end, text))
     return segments or None
 
 
-def _single_spaced(text: str) -> bool:
+def single_spaced(text: str) -> bool:
     """Whether ``" ".join(text.split())`` would give ``text`` back (checked in C, 3x quicker than doing it).
 
     Other than the ASCII space, every whitespace character is unprintable, so a printable text splits only
@@ -149,8 +149,8 @@ def _speakers_and_texts(raws: list[str], voice_tags: bool) -> list[tuple[str | N
         labels = set()
     else:
         labels = {speaker for speaker, cues in cues_of.items() if cues >= _MIN_LABEL_CUES}
-    return [
-        (speaker, body) if speaker in labels else (None, _plain(raw))
+    return [  # without a label, _prefixed_speaker's text is already the cue's plain text
+        (speaker, body) if speaker in labels else (None, body if speaker is None else _plain(raw))
         for (speaker, body), raw in zip(prefixed, raws, strict=True)
     ]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from qualia_pipelines.core.readers.cues import _single_spaced, seconds_from_clock
+from qualia_pipelines.core.readers.cues import seconds_from_clock, single_spaced
 from qualia_pipelines.core.readers.docx import parse_header_lines, speaker_and_start
 from qualia_pipelines.core.transcript import Segment
 
@@ -94,8 +94,7 @@ def _name(head: str) -> str | None:
 
 
 def _seconds(clock: re.Match[str]) -> float:
-    hours, minutes, seconds, fraction = clock.groups()
-    return seconds_from_clock(hours, minutes, seconds, fraction or "0")
+    return seconds_from_clock(*clock.groups())
 
 
 def _clean_name(name: str | None) -> str | None:
@@ -121,7 +120,7 @@ def _speaker_segments(lines: list[str], parsed: list[tuple[str | None, float | N
     ends = [start for _, start, _ in turns[1:]] + [None]
     for (speaker, start, parts), end in zip(turns, ends, strict=True):
         said = parts[0] if len(parts) == 1 else " ".join(parts)
-        body = said if _single_spaced(said) else " ".join(said.split())
+        body = said if single_spaced(said) else " ".join(said.split())
         if not body:
             continue
         if start is None or (end is not None and end < start):
