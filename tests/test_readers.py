@@ -307,6 +307,8 @@ def test_zoom_chat_log_lines_have_their_time_and_speaker() -> None:
     ]
     notes = transcript_from_text("9:45 works for me.\n10:30 is too late.\nLet us meet then.")
     assert notes.format == "plain" and all(s.speaker is None for s in notes.segments)
+    agenda = transcript_from_text("9:00 Abertura: boas-vindas.\n10:30 Reunião: pauta.\n12:00 Almoço: no refeitório.")
+    assert agenda.format == "plain" and all(s.speaker is None for s in agenda.segments)  # no tabs: not a chat log
 
 
 def test_otter_text_is_read_by_its_speaker_headers_without_the_footer(tmp_path: Path) -> None:

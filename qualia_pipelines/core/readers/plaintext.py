@@ -21,7 +21,7 @@ from qualia_pipelines.core.transcript import Segment
 _CLOCK = r"(?:(\d{1,2}):)?(\d{1,2}):(\d{2})(?:[.,](\d{1,3}))?"
 _NAME = re.compile(r"[^\W\d_][\w.'’ -]{0,60}")
 _BRACKETED_CLOCK = re.compile(rf"\[{_CLOCK}\]")
-_BARE_CLOCK = re.compile(rf"{_CLOCK}(?=\s)")  # Zoom's chat log: "01:27:42<TAB>Name:<TAB>text"
+_CHAT_CLOCK = re.compile(rf"{_CLOCK}\t")  # Zoom's chat log: "01:27:42<TAB>Name:<TAB>text", tabs and all
 _OTTER_FOOTER = re.compile(r"transcribed by (?:https?://)?otter\.ai/?", re.IGNORECASE)
 _HEADER_LINE_SHARE = 0.25
 """Otter.ai text: a "Name  0:34" line, the speech, a blank line; headers are about half the lines with text."""
@@ -62,10 +62,10 @@ def _speaker_line(line: str) -> tuple[str | None, float | None, str] | None:
         head, colon, said = rest.partition(":")
         name = _name(head) if colon else None
         return (_clean_name(name), _seconds(clock), said.lstrip()) if name else (None, _seconds(clock), rest)
-    clock = _BARE_CLOCK.match(line)
-    if clock:  # only with a name after it: running text may well start with a time ("9:45 works for me")
-        head, colon, said = line[clock.end() :].lstrip().partition(":")
-        speaker = _speaker_name(head) if colon else None
+    clock = _CHAT_CLOCK.match(line)
+    if clock:  # Zoom's tabs, not any blank: running text may start with a time ("10:30 Reunião: pauta")
+        head, colon, said = line[clock.end() :].partition(":")
+        speaker = _speaker_name(head) if colon and said[:1] == "\t" else None
         if speaker:
             return speaker, _seconds(clock), said.strip()
     paren = line.find("(")
