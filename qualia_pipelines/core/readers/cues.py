@@ -204,9 +204,11 @@ def _timing(line: str, source: str, line_number: int) -> tuple[float, float]:
 
 def _voice_and_text(raw: str) -> tuple[str | None, str]:
     """The cue's speaker (its first voice tag) and its text without tags or entities."""
-    if raw.startswith("<v ") and raw.endswith("</v>") and raw.count("<") == 2 and "&" not in raw:
-        # how Teams writes every cue, one voice span: name and text are slices (a test keeps this in step)
-        close = raw.find(">")
+    close = raw.find(">")
+    one_span = raw.startswith("<v ") and raw.endswith("</v>") and raw.count("<") == 2 and "&" not in raw
+    # how Teams writes every cue, one voice span: name and text are slices (a test keeps this in step); the
+    # voice tag must close before "</v>" does ("<v </v>" has no voice tag of its own, as _VOICE reads it)
+    if one_span and close < len(raw) - 4:
         return raw[3:close].strip() or None, " ".join(raw[close + 1 : -4].split())
     return _tagged_voice_and_text(raw)
 
