@@ -124,6 +124,9 @@ SHAPES: dict[str, tuple[str, Callable[[int], bytes]]] = {
     "vtt: whitespace runs": (".vtt", lambda n: repeated("\n \t", n, "WEBVTT\n", f"\n\n{TIMING}\n<v A>x</v>\n")),
     "vtt: cue of spaces": (".vtt", lambda n: repeated(" ", n, f"WEBVTT\n\n{TIMING}\n<v A>", "x</v>\n")),
     "vtt: entities": (".vtt", lambda n: repeated("&amp", n, f"WEBVTT\n\n{TIMING}\n<v A>", "</v>\n")),
+    "vtt: unterminated brackets": (".vtt", lambda n: repeated("[", n, f"WEBVTT\n\n{TIMING}\n")),
+    "vtt: bracket label of spaces": (".vtt", lambda n: repeated(" ", n, f"WEBVTT\n\n{TIMING}\n[Ana", "] x\n")),
+    "vtt: notes in brackets": (".vtt", lambda n: repeated("[risas] (música) ", n, f"WEBVTT\n\n{TIMING}\n")),
     "srt: speaker prefix and spaces": (".srt", lambda n: repeated(" ", n, f"1\n{SRT_TIMING}\nAna", "x\n")),
     "srt: long cue of colons": (".srt", lambda n: repeated(":", n, f"1\n{SRT_TIMING}\nAna", "x\n")),
     "txt: name and spaces": (".txt", lambda n: repeated(" ", n, "Ana", "x")),
@@ -131,9 +134,12 @@ SHAPES: dict[str, tuple[str, Callable[[int], bytes]]] = {
     "txt: name, spaces, then a clock": (".txt", lambda n: repeated(" ", n, "Ana", "x (00:01)")),
     "txt: blank paragraphs": (".txt", lambda n: repeated("\n \n", n, "a")),
     "txt: one-character speaker lines": (".txt", lambda n: repeated("A: b\n", n)),
+    "txt: interview dashes": (".txt", lambda n: repeated(" - ", n, "A")),
+    "txt: unterminated parentheses": (".txt", lambda n: repeated("(risos ", n, "Ana: ")),
     "txt: undecodable bytes": (".txt", lambda n: b"a\xe9" * (n // 2)),
     "docx: speaker line of spaces": (".docx", lambda n: docx_of(["Ana" + " " * n + "x", "texto"])),
     "docx: long preamble with digits": (".docx", lambda n: docx_of(["1 " * (n // 2), "Ana 0:03", "texto"])),
+    "docx: Fathom line of spaces": (".docx", lambda n: docx_of(["@0:03 - " + " " * n + "x", "texto"])),
     "docx: speaker line of letters": (".docx", lambda n: docx_of(["A" * n + " 0:03", "texto"])),
 }
 

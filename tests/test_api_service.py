@@ -77,7 +77,12 @@ def test_upload_and_materialize_now_give_the_numbers_of_the_engine_the_api_and_t
     printed = CliRunner().invoke(cli, ["analyze", str(sample), "-p", "word_frequency", "--json", "--no-cache"])
     assert json.loads(printed.stdout)["values"]["top_words"][:10] == expected
     mood = Engine().run_file("sentiment_analyzer", sample).values["sentiment"]
-    assert detail["results"]["sentiment"] == {"label": mood["sentiment_label"], "polarity": mood["polarity"]}
+    headline = f"{mood['sentiment_label']} ({mood['polarity']:+.2f})"
+    assert detail["results"]["sentiment"] == {
+        "label": mood["sentiment_label"],
+        "polarity": mood["polarity"],
+        "headline": headline,
+    }
 
     with dg.DagsterInstance.from_config(str(settings.instance_dir)) as instance:
         run = instance.get_run_by_id(body["run_ids"][0])

@@ -38,7 +38,7 @@ def test_list_and_inspect_come_from_plugin_metadata() -> None:
     assert inspected["runs_after"] == ["teams_cleaner", "word_frequency"]
     assert inspected["parameters"]["properties"]["format"]["enum"] == ["png", "svg", "html"]
     shown = qualia("inspect", "word_frequency")
-    assert shown.exit_code == 0 and "min_word_length" in shown.stderr
+    assert shown.exit_code == 0 and "min_word_length" in shown.stdout and "runs after: teams_cleaner" in shown.stdout
 
 
 def test_analyze_json_gives_values_and_provenance(samples: dict[str, Path]) -> None:
@@ -126,8 +126,10 @@ def test_batch_carries_on_past_failures_and_lists_them(samples: dict[str, Path],
     )
     assert result.exit_code == 1
     reports = {Path(r["path"]).name: r for r in json.loads(result.stdout)}
-    assert reports["empty.vtt"]["error"].endswith("empty.vtt: the file is empty")
-    assert "PNG image" in reports["photo.vtt"]["error"]
+    failure = {"plugin": "(reading the file)", "error": f"{inbox / 'empty.vtt'}: the file is empty"}
+    assert reports["empty.vtt"]["failures"] == [failure]
+    assert reports["empty.vtt"]["error"] == f"{inbox / 'empty.vtt'} · (reading the file): the file is empty"
+    assert "PNG image" in reports["photo.vtt"]["error"] and reports["photo.vtt"]["status"] == "failed"
     assert reports["weekly_sync_pt.vtt"]["summary"]["speakers"] == 3
     assert sorted(p.name for p in (out / "word_frequency").iterdir()) == [
         "customer_interview_en.vtt.json",
@@ -137,7 +139,31 @@ def test_batch_carries_on_past_failures_and_lists_them(samples: dict[str, Path],
     ]
     assert before == {p.name: digest(p) for p in inbox.iterdir()}
     summary = qualia("batch", inbox, "-p", "word_frequency", "--out", out, "--workers", "1")
-    assert "failed" in summary.stderr and "4 of 6 files processed" in summary.stderr
+    assert "4 of 6 files processed" in summary.stdout
+    assert f"failed {inbox / 'empty.vtt'} · (reading the file): the file is empty" in summary.stdout
+
+
+def test_batch_names_file_and_plugin_skips_empty_visuals_and_never_cuts_names(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    long_name = "webvtt-customer-interview-with-a-very-long-name-2026-11-30-final-version"
+    (inbox / f"{long_name}-a.txt").write_text("Ana: the and of to a in is it\nBia: it is the and of to a in\n")
+    french = "Marie: Bonjour à tous, je vous remercie d'être venus pour cette réunion sur le projet et le budget.\n"
+    (inbox / f"{long_name}-b.txt").write_text(french * 3)
+    out = tmp_path / "out"
+    result = qualia("batch", inbox, "--out", out, "--workers", "1")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any(f"{long_name}-a.txt" in line for line in lines) and any(f"{long_name}-b.txt" in line for line in lines)
+    assert "2 of 2 files processed" in result.stdout
+    skipped_a = f"skipped {inbox / f'{long_name}-a.txt'} · frequency_chart: no words to chart"
+    skipped_b = f"skipped {inbox / f'{long_name}-b.txt'} · sentiment_viz: sentiment not available for French (fr)"
+    assert skipped_a in result.stdout and skipped_b in result.stdout
+    reports = json.loads(qualia("batch", inbox, "--out", out, "--workers", "1", "--json").stdout)
+    assert {row["plugin"] for row in reports[0]["skipped"]} == {"frequency_chart", "wordcloud_viz"}
+    assert reports[1]["summary"]["language"] == "fr" and reports[1]["summary"]["sentiment"] == "not available (fr)"
+    listed = qualia("list")
+    assert "sentiment_analyzer" in listed.stdout and "wordcloud_viz" in listed.stdout and "…" not in listed.stdout
 
 
 def test_watch_processes_settled_files_once(samples: dict[str, Path], tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from dagster._core.storage.dagster_run import DagsterRunStatus as RunStatus
 from dagster._core.utils import make_new_run_id
+from qualia_plugins.sentiment_analyzer import plugin as sentiment_plugin
 
 from qualia_pipelines.core.alerts import AlertError, signature
 from qualia_pipelines.core.figures import plotly_js_path
@@ -95,7 +96,8 @@ def test_materializing_a_partition_runs_every_plugin_and_writes_outputs(
     assert segments["speaker"].nunique() >= 2 and len(segments) > 10
     record = json.loads((outputs / "sentiment_analyzer" / "weekly_sync_pt.vtt.json").read_text())
     assert [step["plugin"] for step in record["provenance"]] == ["teams_cleaner", "sentiment_analyzer"]
-    assert record["content_hash"] == digest(inbox / "weekly_sync_pt.vtt") and record["version"] == "1.0.0"
+    assert record["content_hash"] == digest(inbox / "weekly_sync_pt.vtt")
+    assert record["version"] == sentiment_plugin.version
     sentiment = record["values"]["sentiment"]
     assert sentiment["engine"] == "leia"
     assert (outputs / "wordcloud_viz" / "weekly_sync_pt.vtt.png").read_bytes().startswith(b"\x89PNG")

@@ -8,10 +8,11 @@ import shutil
 
 import pytest
 
-from qualia_pipelines.core.contract import ParameterError, PluginInputError
+from qualia_pipelines.core.contract import NothingToDrawError, ParameterError, PluginInputError
 from qualia_pipelines.core.engine import Engine
 from qualia_pipelines.core.figures import RendererUnavailableError, static_export_session
 from qualia_pipelines.core.readers import transcript_from_text
+from qualia_pipelines.core.text import detect_language
 from tests.conftest import SAMPLES
 
 
@@ -126,10 +127,41 @@ def test_english_interview_sentiment_has_subjectivity(engine: Engine) -> None:
     assert "terrible experience" in worst["text"] and worst["polarity"] < -0.5
 
 
-def test_sentiment_refuses_an_unsupported_language(engine: Engine) -> None:
+def test_sentiment_says_not_available_for_a_language_without_an_engine(engine: Engine) -> None:
     text = "Ana: El proyecto fue un éxito y el equipo está muy contento con los resultados de la reunión."
-    with pytest.raises(PluginInputError, match="no sentiment engine for language 'es'"):
-        engine.run("sentiment_analyzer", transcript_from_text(text))
+    sentiment = engine.run("sentiment_analyzer", transcript_from_text(text)).values["sentiment"]
+    assert sentiment["available"] is False and sentiment["polarity"] is None
+    assert sentiment["note"].startswith("sentiment not available for Spanish (es)")
+    with pytest.raises(NothingToDrawError, match=r"sentiment_viz: sentiment not available for Spanish \(es\)"):
+        engine.run("sentiment_viz", transcript_from_text(text))
+
+
+FRENCH = (
+    "Marie: Bonjour à tous, je vous remercie d'être venus pour cette réunion. Nous allons parler du projet.\n"
+    "Paul: Merci Marie. Je pense que le calendrier est trop serré, il faut discuter avec l'équipe.\n"
+    "Marie: Oui, c'est vrai. Nous devons aussi revoir le budget avant la fin du mois prochain.\n"
+)
+FINNISH = (
+    "Liisa: Hyvää huomenta kaikille, kiitos että tulitte tähän kokoukseen. Puhumme tänään projektista.\n"
+    "Mikko: Kiitos Liisa. Minun mielestäni aikataulu on liian tiukka, ja meidän pitää keskustella tiimin kanssa.\n"
+    "Liisa: Totta. Meidän täytyy myös tarkistaa budjetti ennen ensi kuun loppua.\n"
+)
+
+
+@pytest.mark.parametrize(("text", "language", "stop_word"), [(FRENCH, "fr", "nous"), (FINNISH, "fi", "että")])
+def test_other_languages_are_named_and_counted_with_their_own_stop_words(
+    engine: Engine, text: str, language: str, stop_word: str
+) -> None:
+    transcript = transcript_from_text(text)
+    assert transcript.language == language
+    counts = engine.run("word_frequency", transcript).values
+    assert counts["language"] == language and stop_word not in counts["word_frequencies"]
+    assert engine.run("sentiment_analyzer", transcript).values["sentiment"]["available"] is False
+
+
+def test_short_or_mixed_text_stays_among_the_analysed_languages() -> None:
+    assert detect_language("Não gostei da reunião") == "pt"
+    assert detect_language("Yeah!") in {"en", "pt", "es"}
 
 
 def test_wordcloud_png_svg_and_offline_html(engine: Engine) -> None:
@@ -184,9 +216,20 @@ def test_sentiment_viz_chart_types(engine: Engine, chart_type: str) -> None:
 @pytest.mark.parametrize(
     ("plugin_id", "inputs", "message"),
     [
+        ("wordcloud_viz", {"word_frequencies": {}}, "wordcloud_viz: no words to draw"),
+        ("frequency_chart", {"word_frequencies": {"zero": 0}}, "frequency_chart: no words to chart"),
+    ],
+)
+def test_nothing_to_draw_is_its_own_error(engine: Engine, plugin_id: str, inputs: dict, message: str) -> None:
+    with pytest.raises(NothingToDrawError, match=re.escape(message)):
+        engine.run_plugin(plugin_id, inputs)
+
+
+@pytest.mark.parametrize(
+    ("plugin_id", "inputs", "message"),
+    [
         ("wordcloud_viz", {"word_frequencies": ["a", "b"]}, "needs word_frequencies as a mapping of word to count"),
         ("frequency_chart", {"word_frequencies": {"ok": "many"}}, "entry 'ok': 'many' is not a word with"),
-        ("wordcloud_viz", {"word_frequencies": {}}, "has no words to draw"),
         ("sentiment_viz", {"sentiment": {"polarity": 0.2}}, "needs the sentiment record"),
         ("word_frequency", {"cleaned_document": "plain text"}, "needs a cleaned document with a 'segments' list"),
     ],

@@ -12,6 +12,7 @@ from qualia_plugins.teams_cleaner.cleaning import SYSTEM_MESSAGE, SYSTEM_WORDS
 from qualia_pipelines.core.naming import transcript_key
 from qualia_pipelines.core.readers import TranscriptError, transcript_from_bytes
 from qualia_pipelines.core.readers.cues import _parse_cue_blocks, _tagged_voice_and_text, _teams_cues, _voice_and_text
+from qualia_pipelines.core.readers.speakers import looks_like_name, prefix_label, speaker_labels, without_annotations
 from qualia_pipelines.core.text import _WORD_EDGES, WORD_PATTERN, split_sentences, word_counts
 from tests.conftest import FIXTURES
 
@@ -182,3 +183,60 @@ def test_teams_exports_take_the_one_regex_per_cue_path() -> None:
         body = (FIXTURES / name).read_text(encoding="utf-8").partition("\n")[2]
         cues = _teams_cues(body)
         assert cues is not None and cues == _parse_cue_blocks(body.split("\n"), name, 2, voice_tags=True)
+
+
+_WORDS = st.sampled_from(
+    ["Ana", "Souza", "da", "reunião", "ok", "Règle", "numéro", "un", "J'ai", "dit", "A", "B2", "é"]
+)
+_LABEL_TEXT = st.builds(
+    lambda opener, words, colon, rest: opener + " ".join(words) + colon + rest,
+    st.sampled_from(["", "- ", "["]),
+    st.lists(_WORDS, min_size=1, max_size=7),
+    st.sampled_from([": ", ":", "] ", "]", " "]),
+    st.text(st.sampled_from("ab :[]()"), max_size=12),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_LABEL_TEXT)
+def test_a_label_is_a_bounded_name_at_the_start_and_the_rest_is_what_follows_it(text: str) -> None:
+    label, rest = prefix_label(text)
+    if label is None:
+        assert rest == text
+        return
+    assert 1 <= len(label.split()) <= 6 and len(label) <= 60 and ":" not in label
+    body = text.removeprefix("- ")
+    assert body.startswith(f"[{label}] ") or body.startswith(label)
+    assert body.rstrip().endswith(rest) and rest == rest.strip()
+    if body.startswith("["):
+        assert looks_like_name(label)  # "[risas] ..." is a note, never a speaker
+
+
+@settings(max_examples=300, deadline=None)
+@given(labels=st.lists(st.one_of(st.none(), st.sampled_from(["Ana", "Bia Souza", "Règle numéro un", "J'ai dit", "B"]))))
+def test_speaker_labels_need_the_file_labelled_or_a_recurring_name(labels: list[str | None]) -> None:
+    speakers = speaker_labels(labels, 0.5, 2)
+    counts = Counter(label for label in labels if label)
+    assert speakers <= set(counts)
+    if sum(counts.values()) < 0.5 * len(labels):  # labels here and there: only recurring names
+        assert all(counts[label] >= 2 and looks_like_name(label) for label in speakers)
+        assert "Règle numéro un" not in speakers and "J'ai dit" not in speakers
+    else:
+        assert speakers == set(counts)
+
+
+_NOTE_TEXT = st.lists(
+    st.sampled_from(["Sim", "claro", "[risos]", "(risas)", "(en la oficina)", "[Ana ri]", "[", ")", "(", "ok."]),
+    max_size=8,
+).map(" ".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_NOTE_TEXT)
+def test_annotations_go_and_speech_stays(text: str) -> None:
+    cleaned, removed = without_annotations(text)
+    assert without_annotations(cleaned) == (cleaned, 0)  # one pass takes every note
+    notes = text.count("[risos]") + text.count("(risas)") + text.count("[Ana ri]")
+    assert removed == notes
+    for word in ("Sim", "claro", "ok.", "(en la oficina)"):
+        assert cleaned.count(word) == text.count(word)  # speech, and speech in parentheses, is kept

@@ -325,3 +325,162 @@ def test_otter_text_is_read_by_its_speaker_headers_without_the_footer(tmp_path: 
         ("Unknown Speaker", 35.0, 3723.0, "I'm Kelly."),
         ("Emma", 3723.0, None, "And that is all for today."),
     ]
+
+
+def docx_of(tmp_path: Path, name: str, paragraphs: list[str]) -> Path:
+    import docx
+
+    document = docx.Document()
+    for text in paragraphs:
+        document.add_paragraph(text)
+    path = tmp_path / name
+    document.save(path)
+    return path
+
+
+FATHOM = [
+    "Impromptu Google Meet Meeting - May 29",
+    "VIEW RECORDING - 118 mins (3 mins of highlights)",
+    "@0:00 - Tom Gituma",
+    "We focus on manufacturing and shipping.",
+    "That is where we started.",
+    "@0:25 - Lloyd Ian (lloyd.ian@example.com)",
+    "Find out in shipping. Yes.",
+    "@1:02:03 - Tom Gituma",
+    "Thank you all.",
+]
+
+
+def test_fathom_export_as_docx_and_as_text_has_speakers_times_and_no_boilerplate(tmp_path: Path) -> None:
+    expected = [
+        ("Tom Gituma", 0.0, "We focus on manufacturing and shipping. That is where we started."),
+        ("Lloyd Ian", 25.0, "Find out in shipping. Yes."),
+        ("Tom Gituma", 3723.0, "Thank you all."),
+    ]
+    for path in (docx_of(tmp_path, "meet.docx", FATHOM), write(tmp_path, "meet.txt", "\n".join(FATHOM).encode())):
+        transcript = read_transcript(path)
+        assert transcript.format == "fathom", path
+        assert [(s.speaker, s.start, s.text) for s in transcript.segments] == expected
+        assert "VIEW RECORDING" not in transcript.text
+
+
+def test_otter_docx_is_named_and_loses_its_footer(tmp_path: Path) -> None:
+    lines = [
+        "Weekly sync",
+        "Ana Souza  0:00",
+        "Bom dia a todos.",
+        "Bruno  0:12",
+        "Oi, Ana.",
+        "Transcribed by https://otter.ai",
+    ]
+    transcript = read_transcript(docx_of(tmp_path, "otter.docx", lines))
+    assert transcript.format == "otter"
+    assert [(s.speaker, s.text) for s in transcript.segments] == [
+        ("Ana Souza", "Bom dia a todos."),
+        ("Bruno", "Oi, Ana."),
+    ]
+
+
+def test_google_meet_transcript_document_reads_name_lines_and_clock_marks(tmp_path: Path) -> None:
+    lines = [
+        "Planejamento (2026-11-30 14:02 GMT-3) - Transcript",
+        "Attendees",
+        "Ana Souza, Bruno Lima",
+        "Transcript",
+        "00:00:00",
+        "Ana Souza: Bom dia, vamos começar pelo prazo.",
+        "Bruno Lima: Bom dia. O prazo está apertado.",
+        "00:05:00",
+        "Ana Souza: Então vamos rever o escopo.",
+        "This editable transcript was computer generated and might contain errors. People can also change the "
+        "text after it was created.",
+    ]
+    transcript = read_transcript(docx_of(tmp_path, "meet.docx", lines))
+    assert transcript.format == "meet"
+    assert [(s.speaker, s.start) for s in transcript.segments[-3:]] == [
+        ("Ana Souza", 0.0),
+        ("Bruno Lima", None),
+        ("Ana Souza", 300.0),
+    ]
+    assert "computer generated" not in transcript.text and "00:05:00" not in transcript.text
+
+
+def test_interview_labels_are_speakers() -> None:
+    interview = "A - Eu queria começar essa conversa.\n\nB - Pois não: pode começar.\n\nA - Obrigado.\n"
+    transcript = transcript_from_text(interview)
+    assert transcript.format == "interview"
+    assert [(s.speaker, s.text) for s in transcript.segments] == [
+        ("A", "Eu queria começar essa conversa."),
+        ("B", "Pois não: pode começar."),
+        ("A", "Obrigado."),
+    ]
+
+
+def test_bracketed_names_are_speakers_and_bracketed_notes_are_removed_and_counted() -> None:
+    cues = [
+        "[Alba] En 1928, llegué a Madrid.",
+        "[ríen emocionadas]",
+        "¿Y ahora qué?",
+        "[Alba] Ahora trabajo aquí.",
+        "[risita] Sí. (risas) Son aquí (en la oficina).",
+        "[Ángeles ríe]",
+    ]
+    body = "".join(f"00:00:0{n}.000 --> 00:00:0{n}.900\n{text}\n\n" for n, text in enumerate(cues))
+    transcript = transcript_from_text(f"WEBVTT\n\n{body}")
+    assert [(s.speaker, s.text) for s in transcript.segments] == [
+        ("Alba", "En 1928, llegué a Madrid."),
+        (None, "¿Y ahora qué?"),  # a bracketed label is an off-screen voice: the next cue is not hers
+        ("Alba", "Ahora trabajo aquí."),
+        (None, "Sí. Son aquí (en la oficina)."),
+    ]
+    assert transcript.annotations_removed == 4
+
+
+def test_podcast_vtt_labels_a_turn_once_and_its_cues_continue_it() -> None:
+    cues = [
+        "Travis: When you first get",
+        "started in podcasting, it's",
+        "Sarah: Exactly right.",
+        "and so on.",
+        "Travis: Next.",
+    ]
+    body = "".join(f"00:00:0{n}.000 --> 00:00:0{n}.900\n{text}\n\n" for n, text in enumerate(cues))
+    segments = transcript_from_text(f"WEBVTT\n\n{body}").segments
+    assert [s.speaker for s in segments] == ["Travis", "Travis", "Sarah", "Sarah", "Travis"]
+
+
+def test_a_transcript_of_only_notes_is_refused_clearly(tmp_path: Path) -> None:
+    with pytest.raises(TranscriptError, match=r"notes\.srt: no speech found"):
+        read_transcript(write(tmp_path, "notes.srt", srt_of("[música]", "(aplausos)").encode()))
+
+
+REAL_EXPORTS = {  # file: format, language, some of its speakers (what a careful reader of the file sees)
+    "tomag_fathom_meeting.docx": ("fathom", "en", {"Tom Gituma", "Lloyd Ian", "Robert Luyali"}),
+    "ladybug_62-security_otter.txt": ("otter", "en", {"Emma", "Sidney", "Kelly"}),
+    "meetingsummaryai_entrevista_pt.txt": ("interview", "pt", {"A", "B"}),
+    "meetingsummarizer_podcast.vtt": ("vtt", "en", {"Travis", "Gilon", "Sarah"}),
+    "preasync_zoom_chat.txt": ("bracketed", "en", {"Ezenwa Nwawudu", "Bella Ndaa"}),
+    "transcriptparsing_zoom.vtt": ("vtt", "en", {"Paul McCartney", "Andrew Knight"}),
+    "webvttpy_netflix_chicas_del_cable_es.vtt": ("vtt", "es", {"Alba", "Sara", "Ángeles"}),
+    "pysrt_windows-1252_fr.srt": ("srt", "fr", set()),
+    "transcriptchecker_podcast_fi.vtt": ("vtt", "fi", set()),
+    "uoe_lecture_transcript.docx": ("docx-plain", "en", set()),
+}
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the public transcripts are not at {CORPUS} (../shared/corpora)")
+@pytest.mark.parametrize("name", sorted(REAL_EXPORTS))
+def test_real_exports_are_named_with_their_speakers_and_language(name: str) -> None:
+    fmt, language, speakers = REAL_EXPORTS[name]
+    transcript = read_transcript(CORPUS / name)
+    found = {segment.speaker for segment in transcript.segments if segment.speaker}
+    assert (transcript.format, transcript.language) == (fmt, language)
+    assert speakers <= found and (found or not speakers)
+    if not speakers:
+        assert not found and len(transcript.segments) > 1
+    assert "otter.ai" not in transcript.text and "VIEW RECORDING" not in transcript.text
+
+
+def test_srt_saved_as_vtt_is_read_as_srt(tmp_path: Path) -> None:
+    transcript = read_transcript(write(tmp_path, "legendas.vtt", srt_of("Bom dia.", "Boa tarde.").encode()))
+    assert transcript.format == "srt" and [s.text for s in transcript.segments] == ["Bom dia.", "Boa tarde."]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from qualia_pipelines.core.contract import Parameter, Plugin, PluginInputError
+from qualia_pipelines.core.contract import NothingToDrawError, Parameter, Plugin
 from qualia_pipelines.core.figures import figure_rendering, new_figure
 from qualia_pipelines.core.shapes import word_counts
 
@@ -19,7 +19,7 @@ def run(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         : params["max_items"]
     ]
     if not top:
-        raise PluginInputError("frequency_chart: word_frequencies has no words to chart")
+        raise NothingToDrawError("frequency_chart: no words to chart (every word was a stop word or too short)")
     figure = frequency_figure(top, params)
     return {"frequency_chart": figure_rendering(figure, params["format"], params["width"], params["height"])}
 

@@ -2,7 +2,8 @@
 
 Units are utterances; a long utterance is split into sentences by a rule-based
 splitter and scored per sentence, then averaged by words, because lexicon
-analyzers (VADER/LeIA above all) saturate on paragraphs.
+analyzers (VADER/LeIA above all) saturate on paragraphs. A language without an
+engine gets a record that says so (``available: false``), never an English score.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 from qualia_plugins.sentiment_analyzer.engines import ENGINE_NAMES, Score, scorer_for
 from qualia_plugins.word_frequency import document_segments
 
-from qualia_pipelines.core.contract import Parameter, Plugin, PluginInputError
-from qualia_pipelines.core.text import detect_language, split_sentences
+from qualia_pipelines.core.contract import Parameter, Plugin
+from qualia_pipelines.core.text import UNDETERMINED, detect_language, language_name, split_sentences
 
 _EXAMPLES = 3
 LABELS = ("positive", "neutral", "negative")
@@ -25,8 +26,10 @@ def run(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     document = inputs["cleaned_document"]
     segments = document_segments(document, "sentiment_analyzer")
     language = sentiment_language(params["language"], document, segments)
-    scorer = scorer_for(language)
     threshold = params["polarity_threshold"]
+    if language not in ENGINE_NAMES:
+        return {"sentiment": unavailable_sentiment(language, threshold)}
+    scorer = scorer_for(language)
     scored = [scored_segment(segment, scorer, threshold) for segment in segments if segment["text"].strip()]
     polarity = weighted_mean([(row["polarity"], row["words"]) for row in scored])
     subjectivities = [(row["subjectivity"], row["words"]) for row in scored if row["subjectivity"] is not None]
@@ -35,6 +38,8 @@ def run(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     include = params["include_examples"]
     return {
         "sentiment": {
+            "available": True,
+            "note": "",
             "polarity": round(polarity, 4),
             "subjectivity": round(weighted_mean(subjectivities), 4) if subjectivities else None,
             "sentiment_label": label_for(polarity, threshold),
@@ -51,17 +56,33 @@ def run(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def sentiment_language(requested: str, document: Mapping[str, Any], segments: list[Mapping[str, Any]]) -> str:
-    language = requested
-    if language == "auto":
-        language = document.get("language") or ""
-        if language not in ENGINE_NAMES:
-            language = detect_language(" ".join(segment["text"] for segment in segments[:400]))
-    if language not in ENGINE_NAMES:
-        raise PluginInputError(
-            f"sentiment_analyzer: no sentiment engine for language {language!r} "
-            f"(supported: {', '.join(ENGINE_NAMES)}); set the parameter language=pt or language=en"
-        )
+    """The language to score in: the one asked for, else the document's, else the one detected."""
+    if requested != "auto":
+        return requested
+    language = document.get("language") or ""
+    if not language or language == UNDETERMINED:
+        language = detect_language(" ".join(segment["text"] for segment in segments[:400]))
     return language
+
+
+def unavailable_sentiment(language: str, threshold: float) -> dict[str, Any]:
+    """The record for a language no engine scores: the same fields, no figures, and a note saying why."""
+    engines = " and ".join(language_name(code) for code in ENGINE_NAMES)
+    return {
+        "available": False,
+        "note": f"sentiment not available for {language_name(language)} ({language}): engines exist for {engines}",
+        "polarity": None,
+        "subjectivity": None,
+        "sentiment_label": "not available",
+        "engine": None,
+        "language": language,
+        "threshold": threshold,
+        "statistics": polarity_statistics([]),
+        "segment_sentiments": [],
+        "by_speaker": [],
+        "most_positive": [],
+        "most_negative": [],
+    }
 
 
 def scored_segment(segment: Mapping[str, Any], scorer: Any, threshold: float) -> dict[str, Any]:
@@ -132,9 +153,9 @@ def speaker_sentiment(scored: list[dict[str, Any]], threshold: float) -> list[di
 plugin = Plugin(
     id="sentiment_analyzer",
     kind="analyzer",
-    version="1.0.0",
+    version="1.1.0",
     description="Sentiment per utterance, speaker and meeting: TextBlob (English) and LeIA (Portuguese), "
-    "picked by the detected language.",
+    "picked by the detected language; other languages get a clear 'not available'.",
     requires=("cleaned_document",),
     provides=("sentiment",),
     run=run,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from qualia_pipelines.core.contract import Parameter, Plugin
+from qualia_pipelines.core.contract import NothingToDrawError, Parameter, Plugin
 from qualia_pipelines.core.figures import figure_rendering, new_figure
 from qualia_pipelines.core.shapes import sentiment_record
 
@@ -19,6 +19,8 @@ LABELS = ("positive", "neutral", "negative")
 
 def run(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     record = sentiment_record(inputs["sentiment"], "sentiment_viz")
+    if record.get("available") is False:
+        raise NothingToDrawError(f"sentiment_viz: {record.get('note') or 'no sentiment to chart'}")
     figure = sentiment_figure(record, params)
     return {"sentiment_chart": figure_rendering(figure, params["format"], params["width"], params["height"])}
 

@@ -90,6 +90,8 @@ def quality_report(
     score -= min(10, 5 * transcript.speaker_name_repairs)
     return {
         "score": 0 if not kept else max(0, round(score)),
+        "format": transcript.format,
+        "language": transcript.language,
         "segments_in": len(transcript.segments),
         "segments_kept": len(kept),
         "system_messages_removed": system_removed,
@@ -99,6 +101,7 @@ def quality_report(
         "encoding": transcript.encoding,
         "encoding_repairs": transcript.encoding_repairs,
         "speaker_name_repairs": transcript.speaker_name_repairs,
+        "annotations_removed": transcript.annotations_removed,
         "empty_after_cleaning": not kept,
     }
 
@@ -131,7 +134,7 @@ def speaker_texts(segments: list[Segment]) -> dict[str, str]:
 plugin = Plugin(
     id="teams_cleaner",
     kind="document",
-    version="1.1.0",
+    version="1.2.0",
     description="Cleans a transcript: drops system messages and fillers, unifies speaker names, "
     "merges turns, and measures participation and transcript quality.",
     requires=(TRANSCRIPT_KEY,),

@@ -9,10 +9,10 @@ from typing import Any
 
 from qualia_pipelines.core.contract import Parameter, Plugin, PluginInputError
 from qualia_pipelines.core.text import (
-    SUPPORTED_LANGUAGES,
     UNDETERMINED,
     detect_language,
     normalise_quotes,
+    stop_word_languages,
     stop_words,
     word_counts,
 )
@@ -60,7 +60,7 @@ def resolved_language(requested: str, document: Mapping[str, Any], segments: lis
     if requested != "auto":
         return requested
     language = document.get("language")
-    if language in SUPPORTED_LANGUAGES:
+    if language and language != UNDETERMINED:
         return language
     return detect_language(" ".join(segment["text"] for segment in segments[:400]))
 
@@ -108,7 +108,7 @@ def speaker_frequencies(
 plugin = Plugin(
     id="word_frequency",
     kind="analyzer",
-    version="1.0.0",
+    version="1.1.0",
     description="Counts words (Unicode-aware, stop words removed for the language) overall and per speaker.",
     requires=("cleaned_document",),
     provides=(
@@ -133,8 +133,8 @@ plugin = Plugin(
             "language",
             "choice",
             "auto",
-            "Language of the stop words; auto uses the detected language.",
-            choices=("auto", "pt", "en", "es"),
+            "Language of the stop words; auto uses the detected language (a language without a list keeps every word).",
+            choices=("auto", *stop_word_languages()),
         ),
         Parameter("by_speaker", "bool", False, "Also count words per speaker."),
     ),

@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from qualia_pipelines.core.contract import Parameter, ParameterError, Plugin, PluginInputError, Rendering
+from qualia_pipelines.core.contract import NothingToDrawError, Parameter, ParameterError, Plugin, Rendering
 from qualia_pipelines.core.shapes import word_counts
 
 _SEED = 42
@@ -29,7 +29,7 @@ def run(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         word: count for word, count in word_counts(inputs["word_frequencies"], "wordcloud_viz").items() if count > 0
     }
     if not counts:
-        raise PluginInputError("wordcloud_viz: word_frequencies has no words to draw")
+        raise NothingToDrawError("wordcloud_viz: no words to draw (every word was a stop word or too short)")
     cloud = laid_out_cloud(counts, params)
     fmt = params["format"]
     if fmt == "png":

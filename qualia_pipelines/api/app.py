@@ -40,7 +40,7 @@ from qualia_pipelines.api.security import AccessControl
 from qualia_pipelines.api.transcripts import transcripts_router
 from qualia_pipelines.api.webhooks import ReplayLedger, ledger_path, webhook_secrets, webhooks_router
 from qualia_pipelines.core.alerts import init_sentry
-from qualia_pipelines.core.contract import PluginKind, QualiaError
+from qualia_pipelines.core.contract import NothingToDrawError, PluginKind, QualiaError
 from qualia_pipelines.core.engine import Engine, PluginExecutionError
 from qualia_pipelines.core.inbox import InboxConflictError
 from qualia_pipelines.core.registry import UnknownPluginError
@@ -229,6 +229,7 @@ _STATUS_OF_ERROR: dict[type[QualiaError], int] = {  # most specific first
     EngineTimeoutError: 503,
     WorkerMemoryError: 413,
     PluginExecutionError: 500,
+    NothingToDrawError: 422,
     QualiaError: 400,
 }
 

@@ -145,7 +145,7 @@ def batch(
     settings_file: Path | None = SettingsOption,
 ) -> None:
     """Process many transcripts in parallel; failures are listed, the rest carries on."""
-    from qualia_pipelines.cli.display import batch_table, progress_bar
+    from qualia_pipelines.cli.display import print_batch_summary, progress_bar
     from qualia_pipelines.core.batch import transcript_files
     from qualia_pipelines.core.parallel import run_batch
 
@@ -167,15 +167,10 @@ def batch(
         reports = run_batch(files, plugin_ids, params, destination, settings_file, workers or current.workers, advance)
     elapsed = time.perf_counter() - started
     if as_json:
-        print_json([report.__dict__ for report in reports])
+        print_json([report.to_dict() for report in reports])
     else:
-        console.print(batch_table(reports))
-        ok = sum(report.ok for report in reports)
-        console.print(f"{ok} of {len(reports)} files processed in {elapsed:.1f}s; results in [bold]{destination}[/]")
-    failures = [report for report in reports if not report.ok]
-    if failures:
-        for report in failures:
-            console.print(f"[red]failed[/] {report.error}")
+        print_batch_summary(reports, elapsed, destination)
+    if any(not report.ok for report in reports):
         raise typer.Exit(1)
 
 
@@ -219,10 +214,12 @@ def watch(
                 continue
             done[path] = digest
             report = process_file(engine, Path(path), plugin_ids, None, destination)
+            for line in report.failure_lines():
+                console.print(f"[red]failed[/] {line}", highlight=False, soft_wrap=True)
+            for plugin_id, reason in report.skipped.items():
+                console.print(f"[yellow]skipped[/] {path} · {plugin_id}: {reason}", highlight=False, soft_wrap=True)
             if report.ok:
                 console.print(f"[green]processed[/] {path} -> {len(report.outputs)} outputs")
-            else:
-                console.print(f"[red]failed[/] {report.error}")
         previous = now
 
 

@@ -16,6 +16,8 @@ from qualia_pipelines.core.contract import ParameterError, QualiaError
 from qualia_pipelines.core.storage import to_jsonable
 
 console = Console(stderr=True)
+"""Progress, notes and errors: stderr, so stdout carries only results (tables, JSON)."""
+stdout = Console()
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from qualia_pipelines.cli.common import console
+from qualia_pipelines.cli.common import console, stdout
 from qualia_pipelines.core.contract import Rendering
+
+_NO_LIMIT = 1_000_000
 
 
 def show_result(result: Any) -> None:
@@ -58,16 +62,48 @@ def _cell(value: Any) -> str:
 def batch_table(reports: list[Any]) -> Table:
     table = Table(title="Batch summary")
     for column in ("file", "status", "speakers", "quality", "language", "sentiment", "top words", "seconds"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for report in reports:
         summary = report.summary
+        status = "[green]ok[/]" if report.ok else "[red]failed[/]"
+        if report.skipped:
+            status += f" ({len(report.skipped)} skipped)"
         table.add_row(
             Path(report.path).name,
-            "[green]ok[/]" if report.ok else "[red]failed[/]",
+            status,
             *(str(summary.get(key, "")) for key in ("speakers", "quality", "language", "sentiment", "top words")),
             f"{report.seconds:.2f}",
         )
     return table
+
+
+def print_batch_summary(reports: list[Any], elapsed: float, destination: Path) -> None:
+    """The batch's table, totals, then every failure and skip as one line naming the file and the plugin."""
+    print_table(batch_table(reports))
+    ok = sum(report.ok for report in reports)
+    stdout.print(
+        f"{ok} of {len(reports)} files processed in {elapsed:.1f}s; results in {destination}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for report in reports:
+        for line in report.failure_lines():
+            stdout.print(f"[red]failed[/] {line}", highlight=False, soft_wrap=True)
+        for plugin_id, reason in report.skipped.items():
+            stdout.print(f"[yellow]skipped[/] {report.path} · {plugin_id}: {reason}", highlight=False, soft_wrap=True)
+
+
+def print_table(table: Table) -> None:
+    """``table`` on stdout, never cut: folded to fit a terminal, at its full width anywhere else.
+
+    Outside a terminal Rich assumes 80 columns and shortens cells to "webvtt…", so rows that differ
+    only at the end of a file name or plugin id could not be told apart in a log or a pipe.
+    """
+    if stdout.is_terminal:
+        stdout.print(table)
+        return
+    unbounded = Console(file=sys.stdout, width=_NO_LIMIT, no_color=True, highlight=False)
+    Console(file=sys.stdout, width=unbounded.measure(table).maximum, no_color=True, highlight=False).print(table)
 
 
 @contextlib.contextmanager

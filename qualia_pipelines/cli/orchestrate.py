@@ -66,7 +66,7 @@ def summary_table(outputs: Path, keys: list[str]) -> Table:
             summary["language"],
             str(summary["participants"]),
             str(summary["quality_score"]),
-            f"{mood['label']} ({mood['polarity']:+.2f})" if mood else "",
+            mood["headline"] if mood else "",
             ", ".join(row["word"] for row in summary["top_words"][:3]),
             Path(summary["outputs"]["report"]).name if "report" in summary["outputs"] else "",
         )

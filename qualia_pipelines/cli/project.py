@@ -7,7 +7,16 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from qualia_pipelines.cli.common import SettingsOption, console, fail, print_json, reports_errors, settings
+from qualia_pipelines.cli.common import (
+    SettingsOption,
+    console,
+    fail,
+    print_json,
+    reports_errors,
+    settings,
+    stdout,
+)
+from qualia_pipelines.cli.display import print_table
 
 config_app = typer.Typer(help="Show, validate or create the settings file.", no_args_is_help=True)
 
@@ -45,7 +54,7 @@ def list_plugins(
             ", ".join(plugin.provides),
             plugin.description,
         )
-    console.print(table)
+    print_table(table)
     for problem in registry.problems:
         console.print(f"[yellow]skipped[/] {problem.source}: {problem.message}")
 
@@ -79,15 +88,15 @@ def inspect(
     if as_json:
         print_json({**_summary(plugin), "runs_after": chain[:-1]})
         return
-    console.print(f"[bold]{plugin.id}[/] {plugin.version} ({plugin.kind}) — {plugin.description}")
-    console.print(f"requires: {', '.join(plugin.requires)}   provides: {', '.join(plugin.provides)}")
-    console.print(f"runs after: {' -> '.join(chain[:-1]) or 'nothing'}   source: {plugin.source}")
+    stdout.print(f"[bold]{plugin.id}[/] {plugin.version} ({plugin.kind}) — {plugin.description}", soft_wrap=True)
+    stdout.print(f"requires: {', '.join(plugin.requires)}   provides: {', '.join(plugin.provides)}", soft_wrap=True)
+    stdout.print(f"runs after: {' -> '.join(chain[:-1]) or 'nothing'}   source: {plugin.source}", soft_wrap=True)
     table = Table(title="parameters (-P name=value)")
     for column in ("name", "type", "default", "allowed", "help"):
         table.add_column(column)
     for parameter in plugin.parameters:
         table.add_row(parameter.name, parameter.type, repr(parameter.default), parameter.allowed(), parameter.help)
-    console.print(table)
+    print_table(table)
 
 
 @config_app.command("show")

@@ -14,27 +14,61 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qualia_pipelines.core.contract import QualiaError, Rendering
+from qualia_pipelines.core.contract import NothingToDrawError, QualiaError, Rendering
 from qualia_pipelines.core.engine import Engine, ParamsByPlugin, RunResult
 from qualia_pipelines.core.naming import transcript_key
-from qualia_pipelines.core.readers import SUPPORTED_EXTENSIONS
+from qualia_pipelines.core.readers import SUPPORTED_EXTENSIONS, TranscriptError
+from qualia_pipelines.core.shapes import sentiment_headline
 from qualia_pipelines.core.storage import write_json_atomic, write_rendering
+
+READING = "(reading the file)"
+"""The step named in a failure that happened before any plugin ran: the file could not be read."""
 
 
 @dataclass
 class FileReport:
-    """What happened to one input file."""
+    """What happened to one input file: per plugin, what failed and what was skipped, and why."""
 
     path: str
     key: str
     outputs: list[str] = field(default_factory=list)
-    error: str | None = None
+    failures: dict[str, str] = field(default_factory=dict)
+    """Plugin id (or READING) -> the error."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Visualizer id -> why it had nothing to draw; a skip does not fail the file."""
     seconds: float = 0.0
     summary: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        return not self.failures
+
+    @property
+    def error(self) -> str | None:
+        """The first failure as one line naming the file and the step, or None."""
+        return next(iter(self.failure_lines()), None)
+
+    def failure_lines(self) -> list[str]:
+        return [f"{self.path} · {step}: {_without_path(message, self.path)}" for step, message in self.failures.items()]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The machine-readable form `batch --json` prints."""
+        return {
+            "path": self.path,
+            "key": self.key,
+            "status": "ok" if self.ok else "failed",
+            "outputs": self.outputs,
+            "failures": [{"plugin": step, "error": message} for step, message in self.failures.items()],
+            "skipped": [{"plugin": step, "reason": reason} for step, reason in self.skipped.items()],
+            "error": self.error,
+            "seconds": round(self.seconds, 3),
+            "summary": self.summary,
+        }
+
+
+def _without_path(message: str, path: str) -> str:
+    """A reader's message without its leading "<path>: ", which the failure line already gives."""
+    return message.removeprefix(f"{path}: ")
 
 
 def transcript_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
@@ -65,16 +99,27 @@ def write_result(result: RunResult, outputs: Path, key: str) -> list[Path]:
 def process_file(
     engine: Engine, path: Path, plugin_ids: Sequence[str], params: ParamsByPlugin | None, outputs: Path
 ) -> FileReport:
-    """Run each plugin on one file and write its outputs; a failure is reported, not raised."""
+    """Run each plugin on one file and write its outputs; failures are reported, not raised.
+
+    A file that cannot be read stops there (every plugin would fail the same way); a plugin that fails
+    does not stop the others, and a visual with nothing to draw is a skip, not a failure.
+    """
     report = FileReport(path=str(path), key=transcript_key(path.name))
     started = time.perf_counter()
-    try:
-        for plugin_id in plugin_ids:
+    for plugin_id in plugin_ids:
+        try:
             result = engine.run_file(plugin_id, path, params)
-            report.outputs += [str(p) for p in write_result(result, outputs, report.key)]
-            report.summary.update(result_summary(result))
-    except QualiaError as exc:
-        report.error = str(exc)
+        except TranscriptError as exc:
+            report.failures[READING] = str(exc)
+            break
+        except NothingToDrawError as exc:
+            report.skipped[plugin_id] = str(exc).removeprefix(f"{plugin_id}: ")
+            continue
+        except QualiaError as exc:
+            report.failures[plugin_id] = str(exc)
+            continue
+        report.outputs += [str(p) for p in write_result(result, outputs, report.key)]
+        report.summary.update(result_summary(result))
     report.seconds = time.perf_counter() - started
     return report
 
@@ -90,5 +135,5 @@ def result_summary(result: RunResult) -> dict[str, Any]:
     if "top_words" in values:
         summary["top words"] = ", ".join(row["word"] for row in values["top_words"][:3])
     if "sentiment" in values:
-        summary["sentiment"] = f"{values['sentiment']['sentiment_label']} ({values['sentiment']['polarity']:+.2f})"
+        summary["sentiment"] = sentiment_headline(values["sentiment"])
     return summary

@@ -43,6 +43,11 @@ class PluginInputError(QualiaError):
     """A plugin was handed data of the wrong shape."""
 
 
+class NothingToDrawError(QualiaError):
+    """A visualizer's input is well formed but holds nothing to draw (no words left, no sentiment for the
+    language): the visual is skipped, and the transcript it belongs to is not a failure."""
+
+
 @dataclass(frozen=True)
 class Parameter:
     """One typed, validated plugin parameter."""

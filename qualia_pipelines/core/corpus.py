@@ -54,9 +54,12 @@ def distinctive_words(frequencies: Mapping[str, Mapping[str, int]], top: int = 1
 
 
 def sentiment_over_time(sentiments: Mapping[str, Mapping[str, Any]], dates: Mapping[str, str]) -> pd.DataFrame:
-    """One row per meeting in date order: polarity, label and label shares."""
+    """One row per meeting in date order: polarity, label and label shares (meetings in a language without a
+    sentiment engine have none, and no row)."""
     rows = []
     for key, sentiment in sentiments.items():
+        if sentiment["polarity"] is None:
+            continue
         statistics = sentiment["statistics"]
         rows.append(
             {

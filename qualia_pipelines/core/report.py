@@ -16,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, Template
 
 from qualia_pipelines.core.figures import figure_fragment, plotly_js_path
+from qualia_pipelines.core.shapes import sentiment_headline
 
 _PLOTLY_SLOT = "<!-- plotly.js -->"  # replaced by the library after rendering (see report_html)
 
@@ -39,8 +40,7 @@ td,th{border-bottom:1px solid #ddd;padding:.3rem .7rem;text-align:left} th{backg
 <div class="cards">
 <div class="card">words<b>{{ metadata.words }}</b></div>
 <div class="card">vocabulary<b>{{ words.vocabulary_size }}</b></div>
-<div class="card">sentiment<b class="{{ sentiment.sentiment_label }}">{{ sentiment.sentiment_label }}
-({{ "%+.2f" | format(sentiment.polarity) }})</b></div>
+<div class="card">sentiment<b class="{{ sentiment.sentiment_label }}">{{ sentiment_headline }}</b></div>
 <div class="card">quality<b>{{ quality.score }}/100</b></div>
 </div>
 <h2>Speakers and participation</h2>
@@ -54,7 +54,7 @@ td,th{border-bottom:1px solid #ddd;padding:.3rem .7rem;text-align:left} th{backg
 {% if wordcloud %}<img alt="word cloud" style="max-width:100%" src="data:image/png;base64,{{ wordcloud }}">{% endif %}
 {{ frequency_chart | safe }}
 <h2>Sentiment over the meeting</h2>
-{{ sentiment_chart | safe }}
+{% if sentiment_chart %}{{ sentiment_chart | safe }}{% else %}<p>{{ sentiment.note }}.</p>{% endif %}
 {% for title, rows in [("Most positive", sentiment.most_positive), ("Most negative", sentiment.most_negative)] %}
 {% if rows %}<h3>{{ title }}</h3><table>{% for row in rows %}<tr><td>{{ "%+.2f" | format(row.polarity) }}</td>
 <td>{{ row.speaker or "" }}</td><td>{{ row.text }}</td></tr>{% endfor %}</table>{% endif %}{% endfor %}
@@ -112,7 +112,8 @@ def report_html(
         sentiment=mood,
         wordcloud=base64.b64encode(wordcloud_png).decode("ascii") if wordcloud_png else "",
         frequency_chart=figure_fragment(frequency_figure(top, chart_params)) if top else "<p>No words to chart.</p>",
-        sentiment_chart=figure_fragment(sentiment_figure(mood, timeline_params)),
+        sentiment_headline=sentiment_headline(mood),
+        sentiment_chart=figure_fragment(sentiment_figure(mood, timeline_params)) if mood.get("available", True) else "",
         plotly_slot=_PLOTLY_SLOT,
         content_hash=cleaner["content_hash"],
         provenance=_provenance(cleaner, words, sentiment),

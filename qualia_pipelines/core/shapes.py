@@ -25,6 +25,13 @@ def word_counts(value: Any, plugin_id: str) -> dict[str, float]:
     return counts
 
 
+def sentiment_headline(record: Mapping[str, Any]) -> str:
+    """``positive (+0.23)``, or ``not available (fr)`` for a language no engine scores: one line for tables."""
+    if record.get("polarity") is None:
+        return f"{record.get('sentiment_label', 'not available')} ({record.get('language', '?')})"
+    return f"{record['sentiment_label']} ({record['polarity']:+.2f})"
+
+
 def sentiment_record(value: Any, plugin_id: str) -> Mapping[str, Any]:
     """The sentiment_analyzer record, checked for the fields a chart reads."""
     needed = ("polarity", "sentiment_label", "segment_sentiments", "by_speaker", "statistics")

@@ -49,6 +49,8 @@ class Transcript:
     encoding_repairs: int = 0
     speaker_name_repairs: int = 0
     """Distinct speaker spellings that needed NFC or held invisible characters (bidi controls, zero-width)."""
+    annotations_removed: int = 0
+    """Non-speech notes ("[risas]", "(music)") taken out of the text that is analysed."""
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -14,12 +14,19 @@ from typing import Any
 import dagster as dg
 
 from qualia_pipelines.core.breaker import BreakerStatus, breaker_status
-from qualia_pipelines.core.contract import TRANSCRIPT_KEY, Parameter, Plugin, QualiaError, Rendering
+from qualia_pipelines.core.contract import (
+    TRANSCRIPT_KEY,
+    NothingToDrawError,
+    Parameter,
+    Plugin,
+    QualiaError,
+    Rendering,
+)
 from qualia_pipelines.core.readers import read_transcript
 from qualia_pipelines.core.registry import Registry
 from qualia_pipelines.core.resolver import direct_dependencies, providers
 from qualia_pipelines.core.transcript import Transcript
-from qualia_pipelines.orchestration.checks import check_results, check_specs, skipped_results
+from qualia_pipelines.orchestration.checks import bullets, check_results, check_specs, skipped_results
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files
 from qualia_pipelines.orchestration.resources import QualiaResource
 
@@ -120,23 +127,34 @@ def plugin_asset(registry: Registry, plugin: Plugin) -> dg.AssetsDefinition:
         config = {name: value for name, value in context.op_execution_context.op_config.items() if value is not None}
         params = engine.validated_parameters([plugin.id], {plugin.id: config})[plugin.id]
         results: dict[str, Any] = {}
+        skipped: dict[str, str] = {}
         for key in context.partition_keys:
-            inputs = {required: _input(required, key, loaded, provider_of) for required in plugin.requires}
+            inputs = {required: _input(plugin, required, key, loaded, provider_of) for required in plugin.requires}
             try:
                 values = engine.run_plugin(plugin.id, inputs, params)
+            except NothingToDrawError as exc:
+                context.log.info(f"{plugin.id} skipped transcript {key!r}: {exc}")
+                skipped[key] = str(exc)
+                continue
             except QualiaError as exc:
                 raise dg.Failure(f"{plugin.id} on transcript {key!r}: {exc}") from exc
             results[key] = values if plugin.kind == "visualizer" else _record(plugin, params, values, loaded, key)
-        yield dg.Output(results, metadata=materialization_metadata(results))
+        metadata = materialization_metadata(results)
+        if skipped:
+            metadata["skipped"] = dg.MetadataValue.md(bullets([f"{key}: {why}" for key, why in skipped.items()]))
+        yield dg.Output(results, metadata=metadata)
         yield from check_results(plugin, results)
 
     return _plugin_asset
 
 
-def _input(required: str, key: str, loaded: Mapping[str, Any], provider_of: Mapping[str, str]) -> Any:
+def _input(plugin: Plugin, required: str, key: str, loaded: Mapping[str, Any], provider_of: Mapping[str, str]) -> Any:
+    asset = TRANSCRIPT_ASSET if required == TRANSCRIPT_KEY else provider_of[required]
+    if key not in loaded[asset]:
+        raise dg.Failure(f"{plugin.id} on transcript {key!r}: {asset} has no output for it (did it fail?)")
     if required == TRANSCRIPT_KEY:
-        return Transcript.from_dict(loaded[TRANSCRIPT_ASSET][key])
-    return loaded[provider_of[required]][key]["values"][required]
+        return Transcript.from_dict(loaded[asset][key])
+    return loaded[asset][key]["values"][required]
 
 
 def _record(
@@ -233,7 +251,9 @@ def materialization_metadata(results: Mapping[str, Mapping[str, Any]]) -> dict[s
         metadata["vocabulary_size"] = values["vocabulary_size"]
     if "sentiment" in values:
         sentiment = values["sentiment"]
-        metadata.update(polarity=sentiment["polarity"], label=sentiment["sentiment_label"], engine=sentiment["engine"])
+        metadata["label"] = sentiment["sentiment_label"]
+        if sentiment["polarity"] is not None:
+            metadata.update(polarity=sentiment["polarity"], engine=sentiment["engine"])
     if "speakers" in values:
         rows = "\n".join(
             f"| {r['speaker']} | {r['utterances']} | {r['words']} | {r['share_of_words']:.0%} |"

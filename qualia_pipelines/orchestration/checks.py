@@ -63,7 +63,7 @@ def _sanity(plugin: Plugin, results: Mapping[str, Any]) -> dg.AssetCheckResult:
         check_name=OUTPUT_SANITY,
         passed=not problems,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"transcripts": len(results), "problems": dg.MetadataValue.md(_bullets(problems))},
+        metadata={"transcripts": len(results), "problems": dg.MetadataValue.md(bullets(problems))},
     )
 
 
@@ -72,7 +72,8 @@ def _value_problems(plugin: Plugin, values: Mapping[str, Any]) -> list[str]:
     for name, value in values.items():
         if isinstance(value, Rendering) and not value.content:
             problems.append(f"{name} is empty")
-        if name == "sentiment" and not -1.0 <= value.get("polarity", 0.0) <= 1.0:
+        polarity = value.get("polarity") if name == "sentiment" else None
+        if polarity is not None and not -1.0 <= polarity <= 1.0:
             problems.append(f"polarity {value['polarity']} outside [-1, 1]")
         if name == "word_frequencies" and any(count < 0 for count in value.values()):
             problems.append("negative word count")
@@ -97,9 +98,9 @@ def _quality(plugin: Plugin, results: Mapping[str, Any]) -> dg.AssetCheckResult:
         check_name=TRANSCRIPT_QUALITY,
         passed=not problems,
         severity=dg.AssetCheckSeverity.ERROR if empty else dg.AssetCheckSeverity.WARN,
-        metadata={"lowest_score": min(scores, default=0), "problems": dg.MetadataValue.md(_bullets(problems))},
+        metadata={"lowest_score": min(scores, default=0), "problems": dg.MetadataValue.md(bullets(problems))},
     )
 
 
-def _bullets(items: list[str]) -> str:
+def bullets(items: list[str]) -> str:
     return "\n".join(f"- {item}" for item in items) or "none"

@@ -105,7 +105,11 @@ def report(
 
     pages = {}
     for key in context.partition_keys:
-        cloud = wordcloud_viz.get(key)
+        missing = [name for name, loaded in (("teams_cleaner", teams_cleaner), ("word_frequency", word_frequency),
+                   ("sentiment_analyzer", sentiment_analyzer)) if key not in loaded]  # fmt: skip
+        if missing:
+            raise dg.Failure(f"report on transcript {key!r}: no output of {', '.join(missing)} (did it fail?)")
+        cloud = wordcloud_viz.get(key)  # none where there were no words to draw
         png = cloud.read_bytes() if cloud is not None and cloud.suffix == ".png" else None
         page = report_html(teams_cleaner[key], word_frequency[key], sentiment_analyzer[key], png, __version__)
         pages[key] = {"report": Rendering(page, "text/html", "html")}

@@ -115,11 +115,8 @@ class QualiaIOManager(dg.ConfigurableIOManager):
         folder = Path(self.base_dir) / context.asset_key.to_user_string()
         if not context.has_asset_partitions:
             return self._read(folder, "all")
-        keys = context.asset_partition_keys
-        if len(keys) == 1:
-            return {keys[0]: self._read(folder, keys[0])}
         loaded = {}
-        for key in keys:  # a corpus-wide read takes the transcripts that exist (failed files have no output)
+        for key in context.asset_partition_keys:  # the transcripts that have an output (failed or skipped: none)
             try:
                 loaded[key] = self._read(folder, key)
             except FileNotFoundError:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import dagster as dg
 
 from qualia_pipelines.core.settings import Settings
+from qualia_pipelines.core.shapes import sentiment_headline
 from qualia_pipelines.orchestration.assets import breaker_states
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files, partition_statuses
 from qualia_pipelines.orchestration.resources import QualiaResource, glob_safe
@@ -75,7 +76,7 @@ def transcript_summary(outputs: Path, key: str) -> dict[str, Any]:
         "participants": cleaner["metadata"]["participant_count"],
         "speakers": [{"speaker": s["speaker"], "share_of_words": s["share_of_words"]} for s in cleaner["speakers"]],
         "quality_score": cleaner["quality_report"]["score"],
-        "sentiment": {"label": mood.get("sentiment_label"), "polarity": mood.get("polarity")} if mood else None,
+        "sentiment": _sentiment_summary(mood) if mood else None,
         "top_words": [{"word": row["word"], "count": row["count"]} for row in words.get("top_words", [])[:10]],
         "outputs": {path.parent.name: str(path.relative_to(outputs)) for path in files},
     }
@@ -117,3 +118,9 @@ def health_report(settings: Settings, qualia: QualiaResource, instance: dg.Dagst
         "inbox": {"path": str(settings.inbox_dir), "transcripts": len(inbox_files(settings.inbox_dir))},
         "disk": {"path": str(settings.data_dir), "free_bytes": disk.free, "total_bytes": disk.total},
     }
+
+
+def _sentiment_summary(mood: Mapping[str, Any]) -> dict[str, Any]:
+    """Label and polarity (None for a language without a sentiment engine), and the line tables show."""
+    headline = sentiment_headline(mood)
+    return {"label": mood.get("sentiment_label"), "polarity": mood.get("polarity"), "headline": headline}

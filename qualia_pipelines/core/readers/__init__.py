@@ -16,9 +16,10 @@ from pathlib import Path
 
 from qualia_pipelines.core.readers.cues import looks_like_srt, parse_srt, parse_vtt
 from qualia_pipelines.core.readers.decoding import binary_kind, decode_transcript_bytes
-from qualia_pipelines.core.readers.docx import docx_lines, parse_header_lines
+from qualia_pipelines.core.readers.docx import docx_lines, header_format, parse_header_lines
 from qualia_pipelines.core.readers.errors import TranscriptError
 from qualia_pipelines.core.readers.plaintext import parse_lines
+from qualia_pipelines.core.readers.speakers import without_annotations
 from qualia_pipelines.core.text import detect_language
 from qualia_pipelines.core.transcript import Segment, Transcript
 
@@ -139,9 +140,11 @@ def _check_extension(filename: str, source: str) -> str:
 
 def _text_segments(text: str, extension: str, source: str) -> tuple[list[Segment], str]:
     stripped = text.lstrip("\ufeff \n\t")
+    if looks_like_srt(stripped):  # content first: SRT saved as .vtt or .txt is still SRT
+        return parse_srt(stripped, source), "srt"
     if extension == ".vtt" or stripped.startswith("WEBVTT"):
         return parse_vtt(stripped, source), "vtt"
-    if extension == ".srt" or looks_like_srt(stripped):
+    if extension == ".srt":
         return parse_srt(stripped, source), "srt"
     segments, fmt = parse_lines(text)
     if not segments:
@@ -153,11 +156,22 @@ def _docx_transcript(data: bytes, source: str, content_hash: str) -> Transcript:
     kind = binary_kind(data)
     if kind and kind != "a ZIP archive":
         raise TranscriptError(source, f"this is {kind}, not a .docx document")
-    segments, metadata = parse_header_lines(docx_lines(data, source))
+    lines = docx_lines(data, source)
+    segments, metadata = parse_header_lines(lines)
+    if any(segment.speaker for segment in segments):
+        fmt = header_format(lines, "docx")
+    else:  # no header lines: "Name: text" paragraphs (a Google Meet transcript) or plain prose
+        segments, shape = parse_lines("\n\n".join(lines))  # a paragraph each, as in the document
+        fmt = "docx-plain" if shape == "plain" else _meet_or_docx(lines, shape)
     if not segments:
         raise TranscriptError(source, "the document contains no text")
-    fmt = "docx" if any(segment.speaker for segment in segments) else "docx-plain"
     return _transcript(source, fmt, content_hash, segments, "utf-8", 0, metadata)
+
+
+def _meet_or_docx(lines: list[str], shape: str) -> str:
+    """``meet`` for a Google Meet transcript document (a "Transcript" heading over "Name: text" turns)."""
+    heading = any(line == "Transcript" or line.endswith(" - Transcript") for line in lines[:20])
+    return "meet" if heading else f"docx-{shape}"
 
 
 def _transcript(
@@ -169,6 +183,9 @@ def _transcript(
     repairs: int,
     metadata: dict,
 ) -> Transcript:
+    segments, annotations = _without_annotations(segments)
+    if not segments:
+        raise TranscriptError(source, "no speech found: the text is only non-speech notes such as [music]")
     language = detect_language(" ".join(segment.text for segment in segments[:400]))
     segments, speaker_repairs = _with_visible_speakers(segments)
     return Transcript(
@@ -180,8 +197,28 @@ def _transcript(
         encoding=encoding,
         encoding_repairs=repairs,
         speaker_name_repairs=speaker_repairs,
+        annotations_removed=annotations,
         metadata=metadata,
     )
+
+
+def _without_annotations(segments: list[Segment]) -> tuple[list[Segment], int]:
+    """Segments without non-speech notes ("[risas]", "(music)"), segments left empty dropped; and how many
+    notes there were. Most segments have no bracket at all, and are kept as they are."""
+    kept: list[Segment] = []
+    removed = 0
+    for segment in segments:
+        text = segment.text
+        if "[" not in text and "(" not in text:
+            kept.append(segment)
+            continue
+        text, notes = without_annotations(text)
+        removed += notes
+        if not notes:
+            kept.append(segment)
+        elif text:
+            kept.append(Segment(segment.speaker, segment.start, segment.end, text))
+    return kept, removed
 
 
 def _with_visible_speakers(segments: list[Segment]) -> tuple[list[Segment], int]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import html
 import re
-from collections import Counter
 
 from qualia_pipelines.core.readers.errors import TranscriptError
+from qualia_pipelines.core.readers.speakers import prefix_label, speaker_labels
 from qualia_pipelines.core.transcript import Segment
 
 # Liberal, as real exports are: old Teams writes "0:0:0.0", some tools "00:00:60.000" or no fraction at all.
@@ -22,7 +22,6 @@ _TIMING = re.compile(rf"^\s*{_VTT_TIME}\s*-->\s*{_VTT_TIME}(?:\s+.*)?$")
 _VOICE = re.compile(r"<v(?:\.[^\s<>]*)?\s([^<>]*)>", re.IGNORECASE)
 _TAG = re.compile(r"</?[a-zA-Z][^<>]*>|<\d[\d:.]*>")
 _ASS_OVERRIDE = re.compile(r"\{\\[^{}]*\}")
-_SPEAKER_PREFIX = re.compile(r"^(?:-\s*)?([A-Za-zÀ-ÿ][\w .'’-]{0,40}?)\s*:\s+(\S.*)$", re.DOTALL)
 _VTT_SKIPPED_BLOCKS = ("NOTE", "STYLE", "REGION")
 # A line with text: blanks, then a non-blank, then the rest, possessively (one way to match, not one per "\S").
 _TEXT_LINE = r"[^\S\n]*+\S[^\n]*+"
@@ -108,10 +107,9 @@ def looks_like_srt(text: str) -> bool:
 
 _PREFIXED_SHARE = 0.5
 _MIN_LABEL_CUES = 2
-"""``Name:`` labels are speakers where they begin at least _PREFIXED_SHARE of the cues (the file labels its
-speakers, as Zoom does: then every label is one); elsewhere, in SRT, only a label that begins
-_MIN_LABEL_CUES cues is, and in WebVTT none. "Règle numéro un: ..." or "J'ai dit:" in a film's subtitles is
-dialogue, said once; a speaker's label recurs."""
+"""``Name:`` and ``[Name]`` labels are speakers where they begin at least _PREFIXED_SHARE of the cues (the file
+labels its speakers, as Zoom does), else where they look like a name and begin _MIN_LABEL_CUES cues or more
+(see speakers.speaker_labels)."""
 
 
 def _parse_cue_blocks(lines: list[str], source: str, first_line_number: int, voice_tags: bool) -> list[Segment]:
@@ -136,23 +134,28 @@ def _parse_cue_blocks(lines: list[str], source: str, first_line_number: int, voi
     return segments
 
 
-def _speakers_and_texts(raws: list[str], voice_tags: bool) -> list[tuple[str | None, str]]:
-    """Each cue's speaker and plain text: from voice tags where the file has any, else from ``Name:`` prefixes
-    where enough cues have one (always, in SRT), else none."""
-    if voice_tags and any("<v" in raw or "<V" in raw for raw in raws):
+def _speakers_and_texts(raws: list[str], webvtt: bool) -> list[tuple[str | None, str]]:
+    """Each cue's speaker and plain text: from voice tags where a WebVTT file has any, else from ``Name:`` and
+    ``[Name]`` labels (see _PREFIXED_SHARE).
+
+    In WebVTT a cue without a label continues the speaker of the last ``Name:`` label: podcasts and Zoom
+    label a turn's first cue only. Subtitles label a line now and then (``[Name]``, an off-screen voice; SRT
+    dialogue), so there an unlabelled cue has no speaker.
+    """
+    if webvtt and any("<v" in raw or "<V" in raw for raw in raws):
         return [_voice_and_text(raw) for raw in raws]
-    prefixed = [_prefixed_speaker(raw) for raw in raws]
-    cues_of = Counter(speaker for speaker, _ in prefixed if speaker)
-    if sum(cues_of.values()) >= _PREFIXED_SHARE * len(raws):
-        labels = set(cues_of)  # the file labels its speakers (Zoom): one who spoke once is one too
-    elif voice_tags:
-        labels = set()
-    else:
-        labels = {speaker for speaker, cues in cues_of.items() if cues >= _MIN_LABEL_CUES}
-    return [  # without a label, _prefixed_speaker's text is already the cue's plain text
-        (speaker, body) if speaker in labels else (None, body if speaker is None else _plain(raw))
-        for (speaker, body), raw in zip(prefixed, raws, strict=True)
-    ]
+    texts = [_plain(raw) for raw in raws]
+    labelled = [prefix_label(text) for text in texts]
+    labels = speaker_labels([label for label, _ in labelled], _PREFIXED_SHARE, _MIN_LABEL_CUES)
+    read: list[tuple[str | None, str]] = []
+    current: str | None = None
+    for (label, rest), text in zip(labelled, texts, strict=True):
+        if label in labels:
+            current = None if text.startswith(("[", "- [")) else label
+            read.append((label, rest))
+        else:
+            read.append((current if webvtt else None, text))
+    return read
 
 
 def _timing_index(block: list[str]) -> int | None:
@@ -217,14 +220,6 @@ def _tagged_voice_and_text(raw: str) -> tuple[str | None, str]:
     voice = _VOICE.search(raw)
     speaker = html.unescape(voice.group(1)).strip() if voice else None
     return speaker or None, _plain(raw)
-
-
-def _prefixed_speaker(raw: str) -> tuple[str | None, str]:
-    text = _plain(raw)
-    match = _SPEAKER_PREFIX.match(text)
-    if match:
-        return match.group(1).strip(), match.group(2).strip()
-    return None, text
 
 
 def _plain(raw: str) -> str:

@@ -1,4 +1,5 @@
-"""Teams DOCX transcripts: ``Speaker Name   0:03`` paragraphs followed by speech (Otter.ai text too).
+"""Header-line transcripts: a ``Speaker Name   0:03`` paragraph (Teams DOCX, Otter.ai text and DOCX) or an
+``@0:03 - Speaker Name`` line (Fathom, Google Meet recordings), followed by the speech.
 
 Paragraphs before the first speaker line (title, date) become metadata. Teams
 DOCX gives start times only, so a turn is taken to end when the next begins;
@@ -19,6 +20,12 @@ from qualia_pipelines.core.transcript import Segment
 _SPEAKER_NAME = re.compile(r"[^\W\d_][^,!?;:\n]{0,60}")
 _SPEAKER_CLOCK = re.compile(r"(?:(\d{1,2}):)?(\d{1,2}):(\d{2})")
 _MAX_NAME_WORDS = 6
+_BOILERPLATE = re.compile(
+    r"transcribed by (?:https?://)?otter\.ai/?"  # Otter.ai's footer
+    r"|view recording - \d+ mins?(?: \(.{0,60}\))?"  # Fathom's link line
+    r"|this editable transcript was computer generated and might contain errors\..{0,200}",  # Google Meet
+    re.IGNORECASE,
+)
 _MAX_DATE_CHARS = 100
 # What a .docx may inflate to, checked from its central directory before any part is read. Teams transcripts
 # are a few MB of XML that deflates 5-30x; a decompression bomb deflates up to ~1000x.
@@ -73,12 +80,30 @@ def _check_inflation(members: list[zipfile.ZipInfo], source: str) -> None:
             )
 
 
+def is_boilerplate(line: str) -> bool:
+    """A line the exporting tool adds, which nobody said: "Transcribed by https://otter.ai", Fathom's
+    "VIEW RECORDING - 118 mins", Google Meet's "This editable transcript was computer generated ..."."""
+    return len(line) < 300 and _BOILERPLATE.fullmatch(line) is not None
+
+
+def header_format(lines: list[str], default: str) -> str:
+    """The tool that wrote header-line turns: ``fathom`` for ``@0:03 - Name`` lines, ``otter`` where Otter's
+    footer is, else ``default``."""
+    if any(line.startswith("@") and speaker_and_start(line) for line in lines):
+        return "fathom"
+    if any(line.lower().startswith("transcribed by") and is_boilerplate(line) for line in lines[-3:]):
+        return "otter"
+    return default
+
+
 def parse_header_lines(lines: list[str]) -> tuple[list[Segment], dict[str, Any]]:
-    """Turns written as a ``Name   0:03`` header line followed by the speech (Teams DOCX, Otter.ai text); lines
-    before the first header are a preamble (title, date)."""
+    """Turns written as a header line followed by the speech (Teams DOCX, Otter.ai, Fathom); lines before the
+    first header are a preamble (title, date); the tools' boilerplate lines are left out."""
     turns: list[tuple[str, float, list[str]]] = []
     preamble: list[str] = []
     for line in lines:
+        if is_boilerplate(line):
+            continue
         speaker_line = speaker_and_start(line)
         if speaker_line:
             turns.append((*speaker_line, []))
@@ -118,12 +143,19 @@ def _date(line: str) -> str | None:
 
 
 def speaker_and_start(line: str) -> tuple[str, float] | None:
-    """``Name   0:03``: a name, blanks, then a clock as the last word; split at the last blank run, so the
-    time is linear in the line (a lazy name pattern before blanks tried every name length on every blank)."""
-    parts = line.rsplit(None, 1)
-    if len(parts) != 2:
-        return None
-    head, last = parts
+    """``Name   0:03`` (a name, blanks, then a clock as the last word) or ``@0:03 - Name`` (Fathom, with an
+    optional "(e-mail)" after the name). Split at a delimiter (the last blank run, the first " - "), so the
+    time is linear in the line: a lazy name pattern before blanks tried every name length on every blank."""
+    if line.startswith("@"):
+        last, dash, head = line[1:].partition(" - ")
+        if not dash:
+            return None
+        head = head.partition(" (")[0] if head.endswith(")") else head
+    else:
+        parts = line.rsplit(None, 1)
+        if len(parts) != 2:
+            return None
+        head, last = parts
     clock = _SPEAKER_CLOCK.fullmatch(last)
     if clock is None or _SPEAKER_NAME.fullmatch(head) is None:
         return None

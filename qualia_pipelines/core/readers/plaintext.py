@@ -1,12 +1,16 @@
-"""Line-based text: bracketed Teams/Zoom exports, Zoom chat logs, Otter.ai text and plain paragraphs.
+"""Line-based text: bracketed Teams/Zoom exports, Zoom chat logs, interviews, Otter.ai and Fathom text, plain
+paragraphs (and the lines of a DOCX that has no Teams headers, such as a Google Meet transcript).
 
-Four speaker-line shapes are recognised: ``[00:00:05] Speaker: text``,
-``Speaker (00:00:05): text``, ``Speaker: text`` and Zoom chat's
-``00:00:05<TAB>Speaker:<TAB>text``. A file counts as a speaker transcript when
-most of its lines have one of these shapes; lines in between continue the
-previous utterance. Otter.ai text (a ``Speaker  0:34`` line, then the speech)
-is read as Teams DOCX is, without its "Transcribed by otter.ai" footer.
-Anything else is plain text whose paragraphs become speaker-less segments.
+Six speaker-line shapes are recognised: ``[00:00:05] Speaker: text``,
+``Speaker (00:00:05): text``, ``Speaker: text``, Zoom chat's
+``00:00:05<TAB>Speaker:<TAB>text``, ``[Speaker] text`` and interview labels
+(``A - text``). A file counts as a speaker transcript when most of its lines
+have one of these shapes; lines in between continue the previous utterance,
+and a line that is only a clock (Google Meet's ``00:05:00``) dates the turn
+after it. Header-line exports (Otter.ai's ``Speaker  0:34``, Fathom's
+``@0:34 - Speaker``, then the speech) are read as Teams DOCX is. The tools'
+boilerplate lines ("Transcribed by otter.ai") are left out. Anything else is
+plain text whose paragraphs become speaker-less segments.
 """
 
 from __future__ import annotations
@@ -15,14 +19,15 @@ import re
 from functools import lru_cache
 
 from qualia_pipelines.core.readers.cues import seconds_from_clock, single_spaced
-from qualia_pipelines.core.readers.docx import parse_header_lines, speaker_and_start
+from qualia_pipelines.core.readers.docx import header_format, is_boilerplate, parse_header_lines, speaker_and_start
+from qualia_pipelines.core.readers.speakers import interview_label, prefix_label
 from qualia_pipelines.core.transcript import Segment
 
 _CLOCK = r"(?:(\d{1,2}):)?(\d{1,2}):(\d{2})(?:[.,](\d{1,3}))?"
 _NAME = re.compile(r"[^\W\d_][\w.'’ -]{0,60}")
 _BRACKETED_CLOCK = re.compile(rf"\[{_CLOCK}\]")
 _CHAT_CLOCK = re.compile(rf"{_CLOCK}\t")  # Zoom's chat log: "01:27:42<TAB>Name:<TAB>text", tabs and all
-_OTTER_FOOTER = re.compile(r"transcribed by (?:https?://)?otter\.ai/?", re.IGNORECASE)
+_BARE_CLOCK = re.compile(_CLOCK)
 _HEADER_LINE_SHARE = 0.25
 """Otter.ai text: a "Name  0:34" line, the speech, a blank line; headers are about half the lines with text."""
 _PARENTHESISED_CLOCK = re.compile(rf"\({_CLOCK}\)")
@@ -31,24 +36,26 @@ _SPEAKER_LINE_SHARE = 0.5
 
 
 def parse_lines(text: str) -> tuple[list[Segment], str]:
-    """Segments and the detected format name (``otter``, ``bracketed`` or ``plain``)."""
-    lines = [line.strip() for line in text.split("\n")]
+    """Segments and the detected format name (``otter``, ``fathom``, ``bracketed``, ``interview`` or ``plain``)."""
+    lines = ["" if is_boilerplate(line) else line for line in (line.strip() for line in text.split("\n"))]
     parsed = [_speaker_line(line) for line in lines]
-    content = [line for line in lines if line]
+    content = [line for line in lines if line and not _BARE_CLOCK.fullmatch(line)]
     recognised = sum(1 for item in parsed if item is not None)
     headers = sum(1 for line in content if speaker_and_start(line))
     if headers >= 2 and headers >= _HEADER_LINE_SHARE * len(content) and headers > recognised:
-        segments, _ = parse_header_lines([line for line in content if not _OTTER_FOOTER.fullmatch(line)])
-        return segments, "otter"
-    if content and recognised >= 2 and recognised >= _SPEAKER_LINE_SHARE * len(content):
-        return _speaker_segments(lines, parsed), "bracketed"
-    if content and recognised == 1 and len(content) == 1:
-        return _speaker_segments(lines, parsed), "bracketed"
+        segments, _ = parse_header_lines(content)
+        return segments, header_format(content, "otter")
+    first = next((index for index, item in enumerate(parsed) if item is not None), len(parsed))
+    turns = sum(1 for line in lines[first:] if line and not _BARE_CLOCK.fullmatch(line))  # after the preamble
+    labelled = recognised >= 2 and recognised >= _SPEAKER_LINE_SHARE * turns
+    if labelled or (recognised == 1 and len(content) == 1):
+        interview = all(item is None or item[3] for item in parsed)
+        return _speaker_segments(lines, parsed), "interview" if interview else "bracketed"
     return _paragraph_segments(text), "plain"
 
 
-def _speaker_line(line: str) -> tuple[str | None, float | None, str] | None:
-    """The line's speaker, start and text if it has one of the three shapes (or a bare clock, then a name).
+def _speaker_line(line: str) -> tuple[str | None, float | None, str, bool] | None:
+    """The line's speaker, start, text and whether it is an interview label, if it has one of the shapes.
 
     A name cannot hold ":" or "(", so the first of them ends it: each shape is read by finding that
     character and checking the bounded name before it, in time linear in the line (a lazy name pattern
@@ -61,23 +68,31 @@ def _speaker_line(line: str) -> tuple[str | None, float | None, str] | None:
         rest = line[clock.end() :].lstrip()
         head, colon, said = rest.partition(":")
         name = _name(head) if colon else None
-        return (_clean_name(name), _seconds(clock), said.lstrip()) if name else (None, _seconds(clock), rest)
+        if name:
+            return _clean_name(name), _seconds(clock), said.lstrip(), False
+        return None, _seconds(clock), rest, False
     clock = _CHAT_CLOCK.match(line)
     if clock:  # Zoom's tabs, not any blank: running text may start with a time ("10:30 Reunião: pauta")
         head, colon, said = line[clock.end() :].partition(":")
         speaker = _speaker_name(head) if colon and said[:1] == "\t" else None
         if speaker:
-            return speaker, _seconds(clock), said.strip()
+            return speaker, _seconds(clock), said.strip(), False
     paren = line.find("(")
     clock = _PARENTHESISED_CLOCK.match(line, paren) if paren > 0 else None
     speaker = _speaker_name(line[:paren]) if clock else None
     if clock and speaker:
         said = line[clock.end() :].lstrip()
-        return speaker, _seconds(clock), said[1:].lstrip() if said.startswith(":") else said
+        return speaker, _seconds(clock), said[1:].lstrip() if said.startswith(":") else said, False
+    label, said = interview_label(line)  # before "Name:": "A - Eu disse: ..." is A's
+    if label and said:
+        return label, None, said, True
     head, colon, said = line.partition(":")
     speaker = _speaker_name(head) if colon else None
     if speaker and said[:1].isspace() and not said.isspace():
-        return speaker, None, said.lstrip()
+        return speaker, None, said.lstrip(), False
+    if line.startswith("["):
+        label, said = prefix_label(line)
+        return (label, None, said, False) if label else None
     return None
 
 
@@ -106,11 +121,17 @@ def _clean_name(name: str | None) -> str | None:
     return name
 
 
-def _speaker_segments(lines: list[str], parsed: list[tuple[str | None, float | None, str] | None]) -> list[Segment]:
+def _speaker_segments(
+    lines: list[str], parsed: list[tuple[str | None, float | None, str, bool] | None]
+) -> list[Segment]:
     turns: list[tuple[str | None, float | None, list[str]]] = []  # speaker, start, text parts
+    mark: float | None = None  # a bare clock line's time, for the turn after it
     for line, item in zip(lines, parsed, strict=True):
         if item is not None:
-            turns.append((item[0], item[1], [item[2]]))
+            turns.append((item[0], item[1] if item[1] is not None else mark, [item[2]]))
+            mark = None
+        elif (clock := _BARE_CLOCK.fullmatch(line)) is not None:
+            mark = _seconds(clock)
         elif line:
             if turns:
                 turns[-1][2].append(line)
