@@ -28,6 +28,7 @@ _NAME = re.compile(r"[^\W\d_][\w.'’ -]{0,60}")
 _BRACKETED_CLOCK = re.compile(rf"\[{_CLOCK}\]")
 _CHAT_CLOCK = re.compile(rf"{_CLOCK}\t")  # Zoom's chat log: "01:27:42<TAB>Name:<TAB>text", tabs and all
 _BARE_CLOCK = re.compile(_CLOCK)
+_BOILERPLATE_INITIALS = "TtVv"  # "Transcribed by otter.ai", "VIEW RECORDING", "This editable transcript ..."
 _HEADER_LINE_SHARE = 0.25
 """Otter.ai text: a "Name  0:34" line, the speech, a blank line; headers are about half the lines with text."""
 _PARENTHESISED_CLOCK = re.compile(rf"\({_CLOCK}\)")
@@ -37,21 +38,27 @@ _SPEAKER_LINE_SHARE = 0.5
 
 def parse_lines(text: str) -> tuple[list[Segment], str]:
     """Segments and the detected format name (``otter``, ``fathom``, ``bracketed``, ``interview`` or ``plain``)."""
-    lines = ["" if is_boilerplate(line) else line for line in (line.strip() for line in text.split("\n"))]
+    lines = [line.strip() for line in text.split("\n")]
+    lines = ["" if line[:1] in _BOILERPLATE_INITIALS and is_boilerplate(line) else line for line in lines]
     parsed = [_speaker_line(line) for line in lines]
-    content = [line for line in lines if line and not _BARE_CLOCK.fullmatch(line)]
+    content = [line for line in lines if line and not _is_clock_mark(line)]
     recognised = sum(1 for item in parsed if item is not None)
     headers = sum(1 for line in content if speaker_and_start(line))
     if headers >= 2 and headers >= _HEADER_LINE_SHARE * len(content) and headers > recognised:
         segments, _ = parse_header_lines(content)
         return segments, header_format(content, "otter")
     first = next((index for index, item in enumerate(parsed) if item is not None), len(parsed))
-    turns = sum(1 for line in lines[first:] if line and not _BARE_CLOCK.fullmatch(line))  # after the preamble
+    turns = sum(1 for line in lines[first:] if line and not _is_clock_mark(line))  # after the preamble
     labelled = recognised >= 2 and recognised >= _SPEAKER_LINE_SHARE * turns
     if labelled or (recognised == 1 and len(content) == 1):
         interview = all(item is None or item[3] for item in parsed)
         return _speaker_segments(lines, parsed), "interview" if interview else "bracketed"
     return _paragraph_segments(text), "plain"
+
+
+def _is_clock_mark(line: str) -> bool:
+    """A line that is only a clock (Google Meet's "00:05:00"): a time mark, not text."""
+    return line[0].isdigit() and _BARE_CLOCK.fullmatch(line) is not None
 
 
 def _speaker_line(line: str) -> tuple[str | None, float | None, str, bool] | None:
@@ -83,9 +90,10 @@ def _speaker_line(line: str) -> tuple[str | None, float | None, str, bool] | Non
     if clock and speaker:
         said = line[clock.end() :].lstrip()
         return speaker, _seconds(clock), said[1:].lstrip() if said.startswith(":") else said, False
-    label, said = interview_label(line)  # before "Name:": "A - Eu disse: ..." is A's
-    if label and said:
-        return label, None, said, True
+    if line.find(" - ", 0, 64) > 0:  # before "Name:": "A - Eu disse: ..." is A's
+        label, said = interview_label(line)
+        if label and said:
+            return label, None, said, True
     head, colon, said = line.partition(":")
     speaker = _speaker_name(head) if colon else None
     if speaker and said[:1].isspace() and not said.isspace():
@@ -130,7 +138,7 @@ def _speaker_segments(
         if item is not None:
             turns.append((item[0], item[1] if item[1] is not None else mark, [item[2]]))
             mark = None
-        elif (clock := _BARE_CLOCK.fullmatch(line)) is not None:
+        elif line[:1].isdigit() and (clock := _BARE_CLOCK.fullmatch(line)) is not None:
             mark = _seconds(clock)
         elif line:
             if turns:
