@@ -137,6 +137,25 @@ def test_an_unreadable_file_fails_only_its_transcript_with_a_clear_message(
     assert materialize(instance, inbox, "retro_pt.txt").success
 
 
+def test_a_french_meeting_of_stop_words_skips_its_visuals_and_succeeds(
+    instance: dg.DagsterInstance, inbox: Path
+) -> None:
+    (inbox / "salut.txt").write_text("Marie: Je ne le suis pas et vous ne les avez pas, nous en avons.\n" * 3)
+    instance.add_dynamic_partitions(TRANSCRIPTS.name, ["salut.txt"])
+    result = materialize(instance, inbox, "salut.txt")
+    assert result.success  # nothing to draw and no sentiment engine for French: skipped, not failed
+    outputs = inbox.parent / "outputs"
+    sentiment = json.loads((outputs / "sentiment_analyzer" / "salut.txt.json").read_text())["values"]["sentiment"]
+    assert sentiment["available"] is False and sentiment["language"] == "fr"
+    assert not list(outputs.glob("frequency_chart/salut.txt.*")) and not list(outputs.glob("sentiment_viz/salut.txt.*"))
+    skipped = {
+        event.asset_key.to_user_string(): str(event.materialization.metadata["skipped"].value)
+        for event in result.get_asset_materialization_events()
+        if "skipped" in event.materialization.metadata
+    }
+    assert "no words to chart" in skipped["frequency_chart"] and "French (fr)" in skipped["sentiment_viz"]
+
+
 def test_a_range_run_processes_a_whole_drop_in_one_run(instance: dg.DagsterInstance, inbox: Path) -> None:
     keys = sorted(path.name for path in inbox.iterdir())
     instance.add_dynamic_partitions(TRANSCRIPTS.name, keys)
