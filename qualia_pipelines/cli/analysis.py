@@ -191,6 +191,7 @@ def watch(
     """Process transcripts that appear in a folder, once they stop growing. Inputs are never touched."""
     import hashlib
 
+    from qualia_pipelines.cli.display import print_problems
     from qualia_pipelines.core.batch import process_file
     from qualia_pipelines.core.inbox import observe, settled
 
@@ -214,10 +215,7 @@ def watch(
                 continue
             done[path] = digest
             report = process_file(engine, Path(path), plugin_ids, None, destination)
-            for line in report.failure_lines():
-                console.print(f"[red]failed[/] {line}", highlight=False, soft_wrap=True)
-            for plugin_id, reason in report.skipped.items():
-                console.print(f"[yellow]skipped[/] {path} · {plugin_id}: {reason}", highlight=False, soft_wrap=True)
+            print_problems(console, report)
             if report.ok:
                 console.print(f"[green]processed[/] {path} -> {len(report.outputs)} outputs")
         previous = now

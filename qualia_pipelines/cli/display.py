@@ -87,10 +87,15 @@ def print_batch_summary(reports: list[Any], elapsed: float, destination: Path) -
         soft_wrap=True,
     )
     for report in reports:
-        for line in report.failure_lines():
-            stdout.print(f"[red]failed[/] {line}", highlight=False, soft_wrap=True)
-        for plugin_id, reason in report.skipped.items():
-            stdout.print(f"[yellow]skipped[/] {report.path} · {plugin_id}: {reason}", highlight=False, soft_wrap=True)
+        print_problems(stdout, report)
+
+
+def print_problems(where: Console, report: Any) -> None:
+    """One line per failure and per skipped visual of ``report``, each naming the file and the plugin."""
+    for line in report.failure_lines():
+        where.print(f"[red]failed[/] {line}", highlight=False, soft_wrap=True)
+    for line in report.skip_lines():
+        where.print(f"[yellow]skipped[/] {line}", highlight=False, soft_wrap=True)
 
 
 def print_table(table: Table) -> None:

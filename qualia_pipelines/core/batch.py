@@ -51,6 +51,9 @@ class FileReport:
     def failure_lines(self) -> list[str]:
         return [f"{self.path} · {step}: {_without_path(message, self.path)}" for step, message in self.failures.items()]
 
+    def skip_lines(self) -> list[str]:
+        return [f"{self.path} · {step}: {reason}" for step, reason in self.skipped.items()]
+
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable form `batch --json` prints."""
         return {

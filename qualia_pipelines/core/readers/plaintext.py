@@ -20,7 +20,7 @@ from functools import lru_cache
 
 from qualia_pipelines.core.readers.cues import seconds_from_clock, single_spaced
 from qualia_pipelines.core.readers.docx import header_format, is_boilerplate, parse_header_lines, speaker_and_start
-from qualia_pipelines.core.readers.speakers import interview_label, prefix_label
+from qualia_pipelines.core.readers.speakers import clean_label, interview_label, prefix_label
 from qualia_pipelines.core.transcript import Segment
 
 _CLOCK = r"(?:(\d{1,2}):)?(\d{1,2}):(\d{2})(?:[.,](\d{1,3}))?"
@@ -32,7 +32,6 @@ _BOILERPLATE_INITIALS = "TtVv"  # "Transcribed by otter.ai", "VIEW RECORDING", "
 _HEADER_LINE_SHARE = 0.25
 """Otter.ai text: a "Name  0:34" line, the speech, a blank line; headers are about half the lines with text."""
 _PARENTHESISED_CLOCK = re.compile(rf"\({_CLOCK}\)")
-_MAX_NAME_WORDS = 6
 _SPEAKER_LINE_SHARE = 0.5
 
 
@@ -41,14 +40,14 @@ def parse_lines(text: str) -> tuple[list[Segment], str]:
     lines = [line.strip() for line in text.split("\n")]
     lines = ["" if line[:1] in _BOILERPLATE_INITIALS and is_boilerplate(line) else line for line in lines]
     parsed = [_speaker_line(line) for line in lines]
-    content = [line for line in lines if line and not _is_clock_mark(line)]
+    content = [line for line in lines if line and not _clock_mark(line)]
     recognised = sum(1 for item in parsed if item is not None)
     headers = sum(1 for line in content if speaker_and_start(line))
     if headers >= 2 and headers >= _HEADER_LINE_SHARE * len(content) and headers > recognised:
         segments, _ = parse_header_lines(content)
         return segments, header_format(content, "otter")
     first = next((index for index, item in enumerate(parsed) if item is not None), len(parsed))
-    turns = sum(1 for line in lines[first:] if line and not _is_clock_mark(line))  # after the preamble
+    turns = len(content) - sum(1 for line in lines[:first] if line and not _clock_mark(line))  # after the preamble
     labelled = recognised >= 2 and recognised >= _SPEAKER_LINE_SHARE * turns
     if labelled or (recognised == 1 and len(content) == 1):
         interview = all(item is None or item[3] for item in parsed)
@@ -56,9 +55,9 @@ def parse_lines(text: str) -> tuple[list[Segment], str]:
     return _paragraph_segments(text), "plain"
 
 
-def _is_clock_mark(line: str) -> bool:
-    """A line that is only a clock (Google Meet's "00:05:00"): a time mark, not text."""
-    return line[0].isdigit() and _BARE_CLOCK.fullmatch(line) is not None
+def _clock_mark(line: str) -> re.Match[str] | None:
+    """The clock of a line that is only a clock (Google Meet's "00:05:00"): a time mark, not text."""
+    return _BARE_CLOCK.fullmatch(line) if line[:1].isdigit() else None
 
 
 def _speaker_line(line: str) -> tuple[str | None, float | None, str, bool] | None:
@@ -76,7 +75,7 @@ def _speaker_line(line: str) -> tuple[str | None, float | None, str, bool] | Non
         head, colon, said = rest.partition(":")
         name = _name(head) if colon else None
         if name:
-            return _clean_name(name), _seconds(clock), said.lstrip(), False
+            return clean_label(name), _seconds(clock), said.lstrip(), False
         return None, _seconds(clock), rest, False
     clock = _CHAT_CLOCK.match(line)
     if clock:  # Zoom's tabs, not any blank: running text may start with a time ("10:30 Reunião: pauta")
@@ -106,8 +105,8 @@ def _speaker_line(line: str) -> tuple[str | None, float | None, str, bool] | Non
 
 @lru_cache(maxsize=4096)
 def _speaker_name(head: str) -> str | None:
-    """The cleaned speaker name ``head`` holds, if any: once per distinct head, as speakers repeat."""
-    return _clean_name(_name(head))
+    """The speaker name ``head`` holds, if any: once per distinct head, as speakers repeat."""
+    return clean_label(_name(head))
 
 
 def _name(head: str) -> str | None:
@@ -120,15 +119,6 @@ def _seconds(clock: re.Match[str]) -> float:
     return seconds_from_clock(*clock.groups())
 
 
-def _clean_name(name: str | None) -> str | None:
-    if not name:
-        return None
-    name = " ".join(name.split())
-    if len(name.split(" ")) > _MAX_NAME_WORDS or "://" in name:
-        return None
-    return name
-
-
 def _speaker_segments(
     lines: list[str], parsed: list[tuple[str | None, float | None, str, bool] | None]
 ) -> list[Segment]:
@@ -138,7 +128,7 @@ def _speaker_segments(
         if item is not None:
             turns.append((item[0], item[1] if item[1] is not None else mark, [item[2]]))
             mark = None
-        elif line[:1].isdigit() and (clock := _BARE_CLOCK.fullmatch(line)) is not None:
+        elif (clock := _clock_mark(line)) is not None:
             mark = _seconds(clock)
         elif line:
             if turns:

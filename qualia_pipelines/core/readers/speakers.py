@@ -17,7 +17,9 @@ _MAX_LABEL_CHARS = 60
 _MAX_NAME_WORDS = 5
 _NAME_PARTICLES = frozenset({"da", "das", "de", "del", "der", "di", "do", "dos", "du", "e", "la", "le", "van", "von"})
 _LABEL_SHAPE = re.compile(r"[^\W\d_][\w.'’ @-]{0,59}")
-"""What a file that labels every turn may call a speaker: display names such as "jsmith", "iPhone de Ana"."""
+"""What a file that labels every cue may call a speaker: display names such as "jsmith", "iPhone de Ana", an
+e-mail address (Zoom shows one for a guest without a name)."""
+_MAX_LABEL_WORDS = 6
 _INTERVIEW_LABEL = re.compile(r"[A-Z][A-Z0-9]{0,2}")
 # A bracketed span cannot hold a bracket or a line break, so each search from a "[" stops at the next one.
 _BRACKETED = re.compile(r"\[[^\[\]\n]{1,80}\]")
@@ -64,8 +66,9 @@ def prefix_label(text: str) -> tuple[str | None, str]:
             return label.strip(), rest.strip()
         return None, text
     head, colon, rest = body[: _MAX_LABEL_CHARS + 2].partition(":")
-    if colon and rest[:1] in (" ", "\n") and label_shaped(head):
-        return " ".join(head.split()), body[len(head) + 1 :].strip()
+    label = label_name(head) if colon and rest[:1] in (" ", "\n") else None
+    if label:
+        return label, body[len(head) + 1 :].strip()
     return None, text
 
 
@@ -77,10 +80,22 @@ def interview_label(line: str) -> tuple[str | None, str]:
     return None, line
 
 
-def label_shaped(head: str) -> bool:
-    """A letter, then at most 59 name characters, at most six words, no URL."""
+def label_name(head: str) -> str | None:
+    """The cue label ``head`` holds, single-spaced: a letter, then at most 59 label characters, at most six
+    words, no URL; else None."""
     head = head.strip()
-    return _LABEL_SHAPE.fullmatch(head) is not None and len(head.split()) <= _MAX_NAME_WORDS + 1 and "://" not in head
+    return clean_label(head) if _LABEL_SHAPE.fullmatch(head) else None
+
+
+def clean_label(name: str | None) -> str | None:
+    """``name`` single-spaced, unless it has more than six words or is a URL (cue labels and the speaker
+    names of plain-text lines alike)."""
+    if not name:
+        return None
+    name = " ".join(name.split())
+    if len(name.split(" ")) > _MAX_LABEL_WORDS or "://" in name:
+        return None
+    return name
 
 
 def speaker_labels(labels: list[str | None], share: float, min_cues: int) -> set[str]:
