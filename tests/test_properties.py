@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from qualia_plugins.teams_cleaner.cleaning import SYSTEM_MESSAGE, SYSTEM_WORDS
+from qualia_plugins.teams_cleaner.cleaning import SYSTEM_MESSAGE, SYSTEM_WORDS, merged_consecutive
 
 from qualia_pipelines.core.naming import transcript_key
 from qualia_pipelines.core.readers import TranscriptError, transcript_from_bytes
 from qualia_pipelines.core.readers.cues import _parse_cue_blocks, _tagged_voice_and_text, _teams_cues, _voice_and_text
+from qualia_pipelines.core.readers.plaintext import _parsed_lines, _speaker_line
 from qualia_pipelines.core.readers.speakers import looks_like_name, prefix_label, speaker_labels, without_annotations
 from qualia_pipelines.core.text import _WORD_EDGES, WORD_PATTERN, split_sentences, word_counts
+from qualia_pipelines.core.transcript import Segment
 from tests.conftest import FIXTURES
 
 
@@ -240,3 +243,26 @@ def test_annotations_go_and_speech_stays(text: str) -> None:
     assert removed == notes
     for word in ("Sim", "claro", "ok.", "(en la oficina)"):
         assert cleaned.count(word) == text.count(word)  # speech, and speech in parentheses, is kept
+
+
+_NAME_PIECES = st.sampled_from(
+    ["Ana", "A", "E1", "é", "Ana-Maria", "Souza", "_", "7", "’", ".", "http://x", "[Ana]", "@0:03"]
+)
+_SEPARATORS = st.sampled_from([": ", ":", " - ", " ", "  ", "\t", "(", "(00:01)", ":\t", "[00:00:05] ", "01:27:42\t"])
+_NAME_COLON_SHAPES = st.lists(st.one_of(_NAME_PIECES, _SEPARATORS), max_size=8).map(lambda parts: "".join(parts))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(lines=st.lists(_NAME_COLON_SHAPES, max_size=4))
+def test_the_name_colon_pattern_reads_lines_as_the_general_line_reader_does(lines: list[str]) -> None:
+    assert _parsed_lines(lines) == [_speaker_line(line) for line in lines]
+
+
+@settings(max_examples=300, deadline=None)
+@given(turns=st.lists(st.tuples(st.sampled_from(["Ana", "Bia", None, ""]), st.sampled_from(["oi", "tudo bem"]))))
+def test_merging_keeps_every_word_and_leaves_no_two_neighbours_of_one_speaker(turns: list[tuple]) -> None:
+    segments = [Segment(speaker, float(index), None, said) for index, (speaker, said) in enumerate(turns)]
+    merged = merged_consecutive(segments)
+    assert " ".join(segment.text for segment in merged) == " ".join(said for _, said in turns)
+    assert all(not a.speaker or a.speaker != b.speaker for a, b in itertools.pairwise(merged))
+    assert [segment.start for segment in merged] == sorted({segment.start for segment in merged})

@@ -6,6 +6,7 @@ import re
 from collections import Counter
 from dataclasses import replace
 from functools import lru_cache
+from itertools import groupby
 
 from qualia_pipelines.core.text import fold_accents
 from qualia_pipelines.core.transcript import Segment
@@ -90,16 +91,26 @@ def with_normalised_speakers(segments: list[Segment]) -> list[Segment]:
 
 
 def merged_consecutive(segments: list[Segment]) -> list[Segment]:
-    """Adjacent turns of the same speaker become one (first start, last end)."""
+    """Adjacent turns of the same speaker become one (first start, last end).
+
+    Each run's texts are joined once: appending to the merged text turn by turn copied it every time,
+    quadratic in a speaker's run (80,000 one-word turns in a row took 0.19 s, 160,000 four times that).
+    """
     merged: list[Segment] = []
-    for segment in segments:
-        previous = merged[-1] if merged else None
-        if previous and segment.speaker and previous.speaker == segment.speaker:
-            end = segment.end if segment.end is not None else previous.end
-            merged[-1] = Segment(previous.speaker, previous.start, end, f"{previous.text} {segment.text}")
-        else:
-            merged.append(segment)
+    for _, group in groupby(segments, key=_run_key):
+        run = list(group)
+        first = run[0]
+        if len(run) == 1:
+            merged.append(first)
+            continue
+        end = next((segment.end for segment in reversed(run) if segment.end is not None), None)
+        merged.append(Segment(first.speaker, first.start, end, " ".join(segment.text for segment in run)))
     return merged
+
+
+def _run_key(segment: Segment) -> object:
+    """The speaker, for turns that may merge with their neighbours; a key of their own for turns without one."""
+    return segment.speaker or object()
 
 
 def clock(seconds: float) -> str:

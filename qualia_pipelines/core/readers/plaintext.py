@@ -31,33 +31,72 @@ _BARE_CLOCK = re.compile(_CLOCK)
 _BOILERPLATE_INITIALS = "TtVv"  # "Transcribed by otter.ai", "VIEW RECORDING", "This editable transcript ..."
 _HEADER_LINE_SHARE = 0.25
 """Otter.ai text: a "Name  0:34" line, the speech, a blank line; headers are about half the lines with text."""
+_NAME_COLON_LINE = re.compile(r"([^\W\d_][\w.'’ ]{0,60}+)\s*+:\s++(\S.*)")
+"""``Name: text`` where no other shape can apply: a letter first (no clock), no "-" in the name (no interview
+label), no "(" before the colon (no clock in parentheses). Possessive, so it never backtracks."""
 _PARENTHESISED_CLOCK = re.compile(rf"\({_CLOCK}\)")
 _SPEAKER_LINE_SHARE = 0.5
 
 
 def parse_lines(text: str) -> tuple[list[Segment], str]:
     """Segments and the detected format name (``otter``, ``fathom``, ``bracketed``, ``interview`` or ``plain``)."""
-    lines = [line.strip() for line in text.split("\n")]
-    lines = ["" if line[:1] in _BOILERPLATE_INITIALS and is_boilerplate(line) else line for line in lines]
-    parsed = [_speaker_line(line) for line in lines]
-    content = [line for line in lines if line and not _clock_mark(line)]
-    recognised = sum(1 for item in parsed if item is not None)
-    headers = sum(1 for line in content if speaker_and_start(line))
-    if headers >= 2 and headers >= _HEADER_LINE_SHARE * len(content) and headers > recognised:
+    lines = [
+        "" if line and line[0] in _BOILERPLATE_INITIALS and is_boilerplate(line) else line
+        for line in map(str.strip, text.split("\n"))
+    ]
+    parsed = _parsed_lines(lines)
+    content = [line for line in lines if line and not (line[0].isdigit() and _clock_mark(line))]
+    recognised = len(parsed) - parsed.count(None)
+    if _header_lines_lead(content, recognised):
         segments, _ = parse_header_lines(content)
         return segments, header_format(content, "otter")
-    first = next((index for index, item in enumerate(parsed) if item is not None), len(parsed))
-    turns = len(content) - sum(1 for line in lines[:first] if line and not _clock_mark(line))  # after the preamble
-    labelled = recognised >= 2 and recognised >= _SPEAKER_LINE_SHARE * turns
+    labelled = recognised >= 2 and recognised >= _SPEAKER_LINE_SHARE * _turn_lines(lines, parsed, len(content))
     if labelled or (recognised == 1 and len(content) == 1):
         interview = all(item is None or item[3] for item in parsed)
-        return _speaker_segments(lines, parsed), "interview" if interview else "bracketed"
+        single_spaced_lines = "  " not in text and text.replace("\n", "").isprintable()
+        return _speaker_segments(lines, parsed, single_spaced_lines), "interview" if interview else "bracketed"
     return _paragraph_segments(text), "plain"
+
+
+def _turn_lines(lines: list[str], parsed: list[tuple | None], content_lines: int) -> int:
+    """The lines with text after the preamble (what comes before the first speaker line)."""
+    first = next((index for index, item in enumerate(parsed) if item is not None), len(parsed))
+    return content_lines - sum(1 for line in lines[:first] if line and not _clock_mark(line))
+
+
+def _header_lines_lead(content: list[str], recognised: int) -> bool:
+    """Whether the lines are mostly Otter/Fathom header lines, more than the ``recognised`` speaker lines.
+
+    Counting stops once headers can no longer outnumber them, so a file of speaker lines is not checked
+    a second time line by line; and only lines that start with "@" or end in a digit can be headers.
+    """
+    headers, unchecked = 0, len(content)
+    for line in content:
+        if headers + unchecked <= recognised:
+            return False
+        unchecked -= 1
+        headers += (line[0] == "@" or line[-1].isdigit()) and speaker_and_start(line) is not None
+    return headers >= 2 and headers >= _HEADER_LINE_SHARE * len(content) and headers > recognised
 
 
 def _clock_mark(line: str) -> re.Match[str] | None:
     """The clock of a line that is only a clock (Google Meet's "00:05:00"): a time mark, not text."""
     return _BARE_CLOCK.fullmatch(line) if line[:1].isdigit() else None
+
+
+def _parsed_lines(lines: list[str]) -> list[tuple[str | None, float | None, str, bool] | None]:
+    """:func:`_speaker_line` of each line, the commonest shape (``Name: text``) matched in C first.
+
+    A file of short turns spends its time in the per-line checks; the one pattern gives the same result
+    for the lines it matches (tests/test_properties.py checks that) at a third of the cost. Every shape
+    holds a ":" or " - " or starts with "[", so other lines (prose) are not checked at all.
+    """
+    return [
+        (name, None, match[2], False)
+        if match and (name := _speaker_name(match[1]))
+        else (_speaker_line(line) if ":" in line or " - " in line or line[:1] == "[" else None)
+        for line, match in zip(lines, map(_NAME_COLON_LINE.fullmatch, lines), strict=True)
+    ]
 
 
 def _speaker_line(line: str) -> tuple[str | None, float | None, str, bool] | None:
@@ -69,7 +108,8 @@ def _speaker_line(line: str) -> tuple[str | None, float | None, str, bool] | Non
     """
     if not line:
         return None
-    clock = _BRACKETED_CLOCK.match(line)
+    first = line[0]
+    clock = _BRACKETED_CLOCK.match(line) if first == "[" else None
     if clock:
         rest = line[clock.end() :].lstrip()
         head, colon, said = rest.partition(":")
@@ -77,7 +117,7 @@ def _speaker_line(line: str) -> tuple[str | None, float | None, str, bool] | Non
         if name:
             return clean_label(name), _seconds(clock), said.lstrip(), False
         return None, _seconds(clock), rest, False
-    clock = _CHAT_CLOCK.match(line)
+    clock = _CHAT_CLOCK.match(line) if first.isdigit() else None
     if clock:  # Zoom's tabs, not any blank: running text may start with a time ("10:30 Reunião: pauta")
         head, colon, said = line[clock.end() :].partition(":")
         speaker = _speaker_name(head) if colon and said[:1] == "\t" else None
@@ -97,7 +137,7 @@ def _speaker_line(line: str) -> tuple[str | None, float | None, str, bool] | Non
     speaker = _speaker_name(head) if colon else None
     if speaker and said[:1].isspace() and not said.isspace():
         return speaker, None, said.lstrip(), False
-    if line.startswith("["):
+    if first == "[":
         label, said = prefix_label(line)
         return (label, None, said, False) if label else None
     return None
@@ -120,34 +160,42 @@ def _seconds(clock: re.Match[str]) -> float:
 
 
 def _speaker_segments(
-    lines: list[str], parsed: list[tuple[str | None, float | None, str, bool] | None]
+    lines: list[str], parsed: list[tuple[str | None, float | None, str, bool] | None], single_spaced_lines: bool
 ) -> list[Segment]:
-    turns: list[tuple[str | None, float | None, list[str]]] = []  # speaker, start, text parts
+    """One segment per turn (a speaker line and the unlabelled lines after it), ending where the next
+    turn starts, in one pass. Where every line is known to be single-spaced, a one-line turn's text is
+    taken as it is."""
+    segments: list[Segment] = []
+    speaker: str | None = None
+    start: float | None = None
+    said: str | None = None  # the turn's first line; None before the first turn and its preamble
+    more: list[str] = []  # the lines that continue it
     mark: float | None = None  # a bare clock line's time, for the turn after it
     for line, item in zip(lines, parsed, strict=True):
         if item is not None:
-            turns.append((item[0], item[1] if item[1] is not None else mark, [item[2]]))
-            mark = None
+            next_start = item[1] if item[1] is not None else mark
+            if said is not None:
+                text = said if not more and (single_spaced_lines or single_spaced(said)) else _joined(said, more)
+                if text:
+                    end = next_start if start is not None and (next_start is None or next_start >= start) else None
+                    segments.append(Segment(speaker, start, end, text))
+            speaker, start, said, more, mark = item[0], next_start, item[2], [], None
         elif (clock := _clock_mark(line)) is not None:
             mark = _seconds(clock)
+        elif said is None:
+            said = line or None
         elif line:
-            if turns:
-                turns[-1][2].append(line)
-            else:
-                turns.append((None, None, [line]))
-    segments: list[Segment] = []
-    ends = [start for _, start, _ in turns[1:]] + [None]
-    for (speaker, start, parts), end in zip(turns, ends, strict=True):
-        said = parts[0] if len(parts) == 1 else " ".join(parts)
-        body = said if single_spaced(said) else " ".join(said.split())
-        if not body:
-            continue
-        if start is None or (end is not None and end < start):
-            end = None
-        segments.append(Segment(speaker, start, end, body))
+            more.append(line)
+    if said is not None and (text := _joined(said, more)):
+        segments.append(Segment(speaker, start, None, text))
     return segments
+
+
+def _joined(said: str, more: list[str]) -> str:
+    """A turn's lines as one single-spaced text."""
+    return " ".join(" ".join([said, *more]).split())
 
 
 def _paragraph_segments(text: str) -> list[Segment]:
     paragraphs = re.split(r"\n\s*\n", text)
-    return [Segment(speaker=None, start=None, end=None, text=" ".join(p.split())) for p in paragraphs if p.strip()]
+    return [Segment(None, None, None, " ".join(p.split())) for p in paragraphs if not p.isspace() and p]
