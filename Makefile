@@ -45,6 +45,7 @@ bench: setup
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/adversarial.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache

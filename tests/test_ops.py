@@ -37,7 +37,7 @@ from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files
 from qualia_pipelines.orchestration.resources import QualiaIOManager, QualiaResource, registry_for
 from qualia_pipelines.orchestration.runs import planned_runs
 from qualia_pipelines.orchestration.schedules import processing_schedule
-from tests.conftest import SAMPLES, schedule_tick
+from tests.conftest import SAMPLES, digest, schedule_tick
 
 runner = CliRunner()
 
@@ -251,7 +251,11 @@ def test_cli_backup_create_and_list_without_an_instance(project: dict[str, Path]
 
 def test_processing_schedule_requests_missing_and_stale_partitions(project: dict[str, Path]) -> None:
     data = project["data"]
+    content = digest(data / "inbox" / "retro_pt.txt")
     with dg.DagsterInstance.get() as instance:
+        instance.report_runless_asset_event(  # as the sensor records a file before its run
+            dg.AssetObservation("inbox_file", partition="retro_pt.txt", tags={"dagster/data_version": content})
+        )
         process(instance, data, "retro_pt.txt")
         instance.add_dynamic_partitions(TRANSCRIPTS.name, ["weekly_sync_pt.vtt", "planning_en.docx"])
         requests = schedule_tick(
@@ -268,6 +272,16 @@ def test_processing_schedule_requests_missing_and_stale_partitions(project: dict
         assert ranges == [("weekly_sync_pt.vtt", "planning_en.docx")]
         corpus = [r for r in requests if not r.tags]
         assert {key.to_user_string() for key in corpus[0].asset_selection} >= {"corpus_vocabulary", "distinctive_words"}
+        instance.report_runless_asset_event(  # seen again with the same content (touched): nothing to redo
+            dg.AssetObservation("inbox_file", partition="retro_pt.txt", tags={"dagster/data_version": content})
+        )
+        again = schedule_tick(
+            processing_schedule,
+            instance=instance,
+            resources={"qualia": qualia_resource(data)},
+            scheduled_execution_time=datetime(2026, 11, 25, 3, 30, tzinfo=UTC),
+        )
+        assert [r.tags[RANGE_START] for r in again if r.tags] == ["weekly_sync_pt.vtt"]
         instance.report_runless_asset_event(
             dg.AssetObservation("inbox_file", partition="retro_pt.txt", tags={"dagster/data_version": "changed"})
         )

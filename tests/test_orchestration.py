@@ -260,16 +260,28 @@ def inbox_tick(instance: dg.DagsterInstance, inbox: Path, cursor: str | None) ->
     return sensor_tick(inbox_sensor, instance=instance, cursor=cursor, resources={"qualia": resources(inbox)["qualia"]})
 
 
+def daemon_tick(instance: dg.DagsterInstance, inbox: Path, cursor: str | None) -> dg.SensorResult:
+    return stored(instance, inbox_tick(instance, inbox, cursor))
+
+
+def stored(instance: dg.DagsterInstance, result: dg.SensorResult) -> dg.SensorResult:
+    """The tick's partitions and observations stored, as the daemon stores them before the next tick."""
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(TRANSCRIPTS.name, request.partition_keys)
+    for event in result.asset_events:
+        instance.report_runless_asset_event(event)
+    return result
+
+
 def test_inbox_sensor_takes_a_bounded_number_of_new_files_per_tick(instance: dg.DagsterInstance, inbox: Path) -> None:
     for number in range(8):  # 12 transcripts in all
         shutil.copy(SAMPLES["txt_pt"], inbox / f"extra_{number}.txt")
     qualia = QualiaResource(inbox=str(inbox), max_bytes=50 * 1024 * 1024, sensor_max_files=6)
 
     def tick(cursor: str | None) -> dg.SensorResult:
-        result = sensor_tick(inbox_sensor, instance=instance, cursor=cursor, resources={"qualia": qualia})
-        for request in result.dynamic_partitions_requests:
-            instance.add_dynamic_partitions(TRANSCRIPTS.name, request.partition_keys)
-        return result
+        return stored(
+            instance, sensor_tick(inbox_sensor, instance=instance, cursor=cursor, resources={"qualia": qualia})
+        )
 
     def range_sizes(result: dg.SensorResult) -> list[int]:
         ordered = instance.get_dynamic_partitions(TRANSCRIPTS.name)
@@ -287,50 +299,123 @@ def test_inbox_sensor_takes_a_bounded_number_of_new_files_per_tick(instance: dg.
 
 def test_inbox_sensor_new_changed_growing_and_unreadable_files(instance: dg.DagsterInstance, inbox: Path) -> None:
     just_written(inbox)
-    first = inbox_tick(instance, inbox, None)
+    first = daemon_tick(instance, inbox, None)
     assert not first.run_requests  # first look at files written just now: they may still be growing
-    second = inbox_tick(instance, inbox, first.cursor)
+    second = daemon_tick(instance, inbox, first.cursor)
     keys = ["customer_interview_en.vtt", "planning_en.docx", "retro_pt.txt", "weekly_sync_pt.vtt"]
     assert second.dynamic_partitions_requests[0].partition_keys == keys
     [batch] = second.run_requests  # one run for the whole drop
     versions = {event.partition: event.tags["dagster/data_version"] for event in second.asset_events}
     assert versions["retro_pt.txt"] == digest(inbox / "retro_pt.txt")  # the file's hash is its data version
     assert (batch.tags[RANGE_START], batch.tags[RANGE_END]) == ("customer_interview_en.vtt", "weekly_sync_pt.vtt")
-    instance.add_dynamic_partitions(TRANSCRIPTS.name, keys)
-    quiet = inbox_tick(instance, inbox, second.cursor)
+    quiet = daemon_tick(instance, inbox, second.cursor)
     assert not quiet.run_requests and "no new or changed transcripts" in quiet.skip_reason.skip_message
 
     growing = inbox / "Reunião Geral.txt"
     growing.write_text("[00:00:01] Ana: Começando a reunião.\n")
-    seen_growing = inbox_tick(instance, inbox, quiet.cursor)
+    seen_growing = daemon_tick(instance, inbox, quiet.cursor)
     with growing.open("a") as handle:
         handle.write("[00:00:05] Bia: Ainda chegando.\n")
-    still_growing = inbox_tick(instance, inbox, seen_growing.cursor)
+    still_growing = daemon_tick(instance, inbox, seen_growing.cursor)
     assert not still_growing.run_requests and "1 still arriving" in still_growing.skip_reason.skip_message
-    settled = inbox_tick(instance, inbox, still_growing.cursor)
+    settled = daemon_tick(instance, inbox, still_growing.cursor)
     assert [r.partition_key for r in settled.run_requests] == [settled.dynamic_partitions_requests[0].partition_keys[0]]
     assert settled.run_requests[0].partition_key.startswith("reuniao-geral-txt-")
 
     changed = inbox / "retro_pt.txt"
     changed.write_text(changed.read_text() + "[00:01:20] Marina Lopes: Mais uma coisa importante.\n")
     os.utime(changed, ns=(time.time_ns(), time.time_ns() + 5_000_000))
-    look = inbox_tick(instance, inbox, settled.cursor)
-    rerun = inbox_tick(instance, inbox, look.cursor)
+    look = daemon_tick(instance, inbox, settled.cursor)
+    rerun = daemon_tick(instance, inbox, look.cursor)
     assert [r.partition_key for r in rerun.run_requests] == ["retro_pt.txt"]
     assert rerun.asset_events[0].tags["dagster/data_version"] == digest(changed)
     assert not rerun.dynamic_partitions_requests  # a changed file keeps its partition
 
     (inbox / "photo.vtt").write_bytes(b"\x89PNG\r\n\x1a\n")
-    look = inbox_tick(instance, inbox, rerun.cursor)
-    unreadable = inbox_tick(instance, inbox, look.cursor)
+    look = daemon_tick(instance, inbox, rerun.cursor)
+    unreadable = daemon_tick(instance, inbox, look.cursor)
     assert [r.partition_key for r in unreadable.run_requests] == ["photo.vtt"]  # its run fails; nothing else waits
     assert (inbox / "photo.vtt").read_bytes() == b"\x89PNG\r\n\x1a\n"
 
     archived = inbox / "archived_en.txt"  # moved in whole, last written a minute ago: no second look needed
     shutil.copy2(SAMPLES["txt_pt"], archived)
     os.utime(archived, (time.time() - 60, time.time() - 60))
-    at_first_look = inbox_tick(instance, inbox, unreadable.cursor)
+    at_first_look = daemon_tick(instance, inbox, unreadable.cursor)
     assert [r.partition_key for r in at_first_look.run_requests] == ["archived_en.txt"]
+
+
+def test_inbox_sensor_state_stays_small_and_changes_are_still_seen(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    """The cursor is a watermark, not a ledger: its size does not follow the inbox (50 or 500 files), and
+    a file changed behind the watermark's back (old mtime put back, same size) is still found by its ctime."""
+    inbox = tmp_path / "many"
+    inbox.mkdir()
+    text = SAMPLES["txt_pt"].read_bytes()
+    qualia = QualiaResource(inbox=str(inbox), max_bytes=50 * 1024 * 1024, sensor_max_files=1000)
+    sizes = []
+    cursor = None
+    for count in (50, 500):
+        for number in range(count - len(list(inbox.iterdir()))):
+            (inbox / f"meeting_{number:04d}_{count}.txt").write_bytes(text + str(number).encode())
+        old = time.time() - 60
+        for path in inbox.iterdir():
+            os.utime(path, (old, old))  # settled at the first look
+        taken = stored(
+            instance, sensor_tick(inbox_sensor, instance=instance, cursor=cursor, resources={"qualia": qualia})
+        )
+        assert len(taken.dynamic_partitions_requests[0].partition_keys) == count - (50 if count == 500 else 0)
+        assert len(taken.asset_events) == count  # the 50 touched again: their look recorded, same data version
+        cursor = taken.cursor
+        sizes.append(len(cursor))
+        idle = sensor_tick(inbox_sensor, instance=instance, cursor=cursor, resources={"qualia": qualia})
+        assert not idle.run_requests and "no new or changed" in idle.skip_reason.skip_message
+        cursor = idle.cursor
+    assert max(sizes) < 512 and len(cursor) < 512, sizes
+
+    edited = inbox / "meeting_0007_50.txt"
+    before = edited.stat()
+    edited.write_bytes(text.replace(b"a", b"o", 1) + b"7")  # same size, then the old mtime put back
+    os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+    seen = stored(instance, sensor_tick(inbox_sensor, instance=instance, cursor=cursor, resources={"qualia": qualia}))
+    assert [request.partition_key for request in seen.run_requests] == ["meeting_0007_50.txt"]
+    assert seen.asset_events[0].tags["dagster/data_version"] == digest(edited)
+
+    copied = inbox / "archived_meeting.txt"  # copied in with its old times kept (cp -p): a fresh ctime all the same
+    shutil.copy2(SAMPLES["txt_pt"], copied)
+    os.utime(copied, (time.time() - 3600, time.time() - 3600))
+    found = sensor_tick(inbox_sensor, instance=instance, cursor=seen.cursor, resources={"qualia": qualia})
+    assert [request.partition_key for request in found.run_requests] == ["archived_meeting.txt"]
+
+
+def test_inbox_sensor_without_its_cursor_recognises_what_the_instance_recorded(
+    instance: dg.DagsterInstance, inbox: Path
+) -> None:
+    """A lost cursor, or the ledger cursor of an older Qualia, runs nothing again: each file is compared with
+    its last ``inbox_file`` observation (path, size, times and hash, shown in the UI too)."""
+    old = time.time() - 60
+    for path in inbox.iterdir():
+        os.utime(path, (old, old))
+    first = daemon_tick(instance, inbox, None)
+    assert len(first.asset_events) == 4
+    metadata = first.asset_events[0].metadata
+    assert metadata["path"].value == str(inbox / "customer_interview_en.vtt")
+    assert metadata["size_bytes"].value == (inbox / "customer_interview_en.vtt").stat().st_size
+    for cursor in (None, json.dumps({"seen": {}, "hashes": {}, "hashed_at": {}, "waiting": 0})):
+        again = daemon_tick(instance, inbox, cursor)
+        assert not again.run_requests and "4 already taken" in again.skip_reason.skip_message
+
+    older = inbox / "older_qualia.txt"  # recorded by an older Qualia: its hash only, no look
+    shutil.copy(SAMPLES["txt_pt"], older)
+    os.utime(older, (old, old))
+    instance.add_dynamic_partitions(TRANSCRIPTS.name, ["older_qualia.txt"])
+    instance.report_runless_asset_event(
+        dg.AssetObservation("inbox_file", partition="older_qualia.txt", tags={"dagster/data_version": digest(older)})
+    )
+    read = daemon_tick(instance, inbox, None)
+    assert not read.run_requests  # read once, the same content: its look recorded, nothing run
+    assert [event.partition for event in read.asset_events] == ["older_qualia.txt"]
+    assert "5 already taken" in daemon_tick(instance, inbox, None).skip_reason.skip_message
 
 
 def test_inbox_sensor_marks_a_file_too_slow_to_read_as_failed_and_goes_on(
@@ -480,3 +565,36 @@ def test_a_failed_run_sends_a_signed_alert_naming_asset_partition_and_error(
         run_failure_alert_sensor(run_failure_context(instance, AlertsResource(webhook_url=hooks.url, secret="k")))
     with pytest.raises(AlertError, match="QUALIA_ALERT_SECRET is not set"):
         run_failure_alert_sensor(run_failure_context(instance, AlertsResource(webhook_url=hooks.url)))
+
+
+def test_stored_outputs_are_found_by_name_without_listing_their_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading a partition's record costs the same at 10 or 100,000 partitions: no glob of the asset folder
+    (which made reading N records quadratic). A rendering drawn again in another format: the newest counts."""
+    folder = tmp_path / "word_frequency"
+    folder.mkdir()
+    for number in range(20):
+        (folder / f"meeting-{number}.json").write_text(json.dumps({"values": {"n": number}}))
+    (folder / "odd[1]*.json").write_text(json.dumps({"values": {"n": "odd"}}))
+    cloud = tmp_path / "wordcloud_viz"
+    cloud.mkdir()
+    (cloud / "meeting-3.png").write_bytes(b"png")
+    (cloud / "meeting-3.svg").write_bytes(b"<svg/>")
+    os.utime(cloud / "meeting-3.png", (time.time() - 60, time.time() - 60))
+    (cloud / "meeting-4.webp").write_bytes(b"a plugin's own format")
+
+    def no_listing(*_: object, **__: object) -> None:
+        raise AssertionError("an output was looked for by listing its folder")
+
+    monkeypatch.setattr(Path, "glob", no_listing)
+    monkeypatch.setattr(Path, "iterdir", no_listing)
+    assert QualiaIOManager._read(folder, "meeting-7") == {"values": {"n": 7}}
+    assert QualiaIOManager._read(folder, "odd[1]*") == {"values": {"n": "odd"}}
+    assert QualiaIOManager._read(cloud, "meeting-3") == cloud / "meeting-3.svg"
+    with pytest.raises(AssertionError, match="listing"):  # an unknown format is the one case that lists
+        QualiaIOManager._read(cloud, "meeting-4")
+    monkeypatch.undo()
+    assert QualiaIOManager._read(cloud, "meeting-4") == cloud / "meeting-4.webp"
+    with pytest.raises(FileNotFoundError, match="word_frequency/meeting-99"):
+        QualiaIOManager._read(folder, "meeting-99")

@@ -26,6 +26,8 @@ from qualia_pipelines.core.contract import QualiaError, Rendering
 PLOTLY_JS = "plotly.min.js"
 TEMPLATE = "plotly_white"
 _MEDIA_TYPES = {"html": "text/html", "png": "image/png", "svg": "image/svg+xml"}
+RENDERING_EXTENSIONS = tuple(_MEDIA_TYPES)
+"""The file formats Qualia draws charts, clouds and reports in."""
 _CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
 

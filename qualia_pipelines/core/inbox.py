@@ -8,8 +8,11 @@ is left for a later look. Shared by `qualia watch` and the inbox sensor.
 
 from __future__ import annotations
 
+import json
+import os
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 from qualia_pipelines.core.contract import QualiaError
@@ -19,25 +22,38 @@ from qualia_pipelines.core.storage import create_file_atomic
 
 @dataclass(frozen=True)
 class Observation:
+    """A file's look: what changes when anything writes it (ctime also on renames and links)."""
+
     size: int
     mtime_ns: int
+    ctime_ns: int = 0
+    device: int = 0
 
 
 def observe(folder: Path) -> dict[str, Observation]:
-    """Size and mtime of every supported, non-hidden file below ``folder``."""
+    """The look of every supported, non-hidden file below ``folder``, by path (in sorted order)."""
     seen: dict[str, Observation] = {}
-    if not folder.is_dir():
-        return seen
-    for path in sorted(folder.rglob("*")):
-        if path.suffix.lower() not in SUPPORTED_EXTENSIONS or path.name.startswith("."):
-            continue
+    for path, stat in sorted(_files_below(folder)):
+        if os.path.splitext(path)[1].lower() in SUPPORTED_EXTENSIONS:
+            seen[path] = Observation(stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_dev)
+    return seen
+
+
+def _files_below(folder: Path) -> Iterator[tuple[str, os.stat_result]]:
+    """Non-hidden files below ``folder``, with one stat each; links to files are followed, links to folders
+    are not (a link loop would never end)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:  # no such folder, or it vanished
+        return
+    for entry in entries:
         try:
-            stat = path.stat()
+            if entry.is_dir(follow_symlinks=False):
+                yield from _files_below(Path(entry.path))
+            elif not entry.name.startswith(".") and entry.is_file(follow_symlinks=True):
+                yield entry.path, entry.stat()
         except OSError:  # vanished between listing and stat
             continue
-        if path.is_file():
-            seen[str(path)] = Observation(stat.st_size, stat.st_mtime_ns)
-    return seen
 
 
 QUIET_S = 5.0
@@ -52,6 +68,75 @@ def settled(previous: dict[str, Observation], current: dict[str, Observation], n
         for path, now in current.items()
         if previous.get(path) == now or (path not in previous and now.mtime_ns <= quiet_before)
     ]
+
+
+@dataclass(frozen=True)
+class Known:
+    """What was recorded of a file when its content was last taken: its look and its SHA-256."""
+
+    look: Observation
+    digest: str
+
+
+@dataclass
+class InboxScan:
+    """What the inbox sensor carries between ticks: a watermark, not a ledger of the inbox.
+
+    A file's ctime changes whenever anything writes, renames or links it, and nobody can set it back (copy
+    tools that keep a file's mtime still give it a fresh ctime). So a file whose ctime is older than the
+    newest change already taken on its filesystem has not changed since, and is not looked at again (files
+    changed in the same clock tick as that newest change are looked at again, and recognised). The state
+    holds that watermark per filesystem and the files looked at but not yet taken (still arriving, or over
+    the intake limit): it grows with what is arriving, not with what the inbox holds. What was taken of each
+    file lives in the instance: the ``inbox_file`` observations record its look and content hash.
+    """
+
+    watermarks: dict[int, int] = field(default_factory=dict)
+    """Filesystem (``st_dev``) -> ctime in ns: every file changed before it has been taken."""
+    pending: dict[str, Observation] = field(default_factory=dict)
+    """Files looked at but not taken, as they were: still arriving, unreadable for now, or left waiting."""
+    waiting: int = 0
+    """Settled files left for the next tick by the intake limit."""
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "watermarks": {str(device): ns for device, ns in self.watermarks.items()},
+                "pending": {path: astuple(look) for path, look in self.pending.items()},
+                "waiting": self.waiting,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, cursor: str | None) -> InboxScan:
+        """The state a cursor holds; an empty one for no cursor, or for the ledger cursor of Qualia 0.x (every
+        file is looked at once more and recognised from what the instance recorded)."""
+        state = json.loads(cursor) if cursor else {}
+        if "watermarks" not in state:
+            return cls()
+        return cls(
+            watermarks={int(device): ns for device, ns in state["watermarks"].items()},
+            pending={path: Observation(*look) for path, look in state["pending"].items()},
+            waiting=state["waiting"],
+        )
+
+    def to_look_at(self, current: dict[str, Observation]) -> dict[str, Observation]:
+        """The files that may have changed since they were taken: changed at or after their filesystem's
+        watermark (or on a filesystem not seen before), and those pending."""
+        return {
+            path: look
+            for path, look in current.items()
+            if path in self.pending or look.ctime_ns >= self.watermarks.get(look.device, -1)
+        }
+
+    def advanced(self, pending: dict[str, Observation], taken: list[Observation], waiting: int) -> InboxScan:
+        """The state after a look: each filesystem's watermark moved up to the newest change ``taken`` on it,
+        but never past the local clock (a file whose ctime lies ahead of it is looked at until it is not)."""
+        watermarks = dict(self.watermarks)
+        for look in taken:
+            watermarks[look.device] = max(watermarks.get(look.device, -1), look.ctime_ns)
+        now = time.time_ns()
+        return InboxScan({device: min(mark, now) for device, mark in watermarks.items()}, pending, waiting)
 
 
 class InboxConflictError(QualiaError):

@@ -14,6 +14,7 @@ from qualia_pipelines.core.breaker import BreakerPolicy
 from qualia_pipelines.core.contract import Rendering
 from qualia_pipelines.core.engine import Engine
 from qualia_pipelines.core.export import export_table, result_tables
+from qualia_pipelines.core.figures import RENDERING_EXTENSIONS
 from qualia_pipelines.core.registry import Registry, discover
 from qualia_pipelines.core.settings import Settings, load_settings
 from qualia_pipelines.core.storage import to_jsonable, write_bytes_atomic, write_json_atomic, write_rendering
@@ -138,17 +139,16 @@ class QualiaIOManager(dg.ConfigurableIOManager):
 
     @staticmethod
     def _read(folder: Path, stem: str) -> Any:
-        candidates = sorted(folder.glob(f"{glob_safe(stem)}.*"))
-        data = [path for path in candidates if path.suffix in _DATA_EXTENSIONS]
-        if data and data[0].suffix == ".json":
-            return json.loads(data[0].read_text(encoding="utf-8"))
-        if data:
+        path = stored_output(folder, stem)
+        if path is None:
+            raise FileNotFoundError(f"no stored output for {folder.name}/{stem}")
+        if path.suffix == ".json":
+            return json.loads(path.read_text(encoding="utf-8"))
+        if path.suffix == ".parquet":
             import pandas as pd
 
-            return pd.read_parquet(data[0])
-        if candidates:
-            return candidates[0]
-        raise FileNotFoundError(f"no stored output for {folder.name}/{stem}")
+            return pd.read_parquet(path)
+        return path
 
 
 def _write_tables(context: dg.OutputContext, folder: Path, key: str, value: Any) -> list[Path]:
@@ -174,8 +174,22 @@ def _is_frame(value: Any) -> bool:
     return type(value).__name__ == "DataFrame" and hasattr(value, "to_parquet")
 
 
-def glob_safe(stem: str) -> str:
-    return "".join(f"[{ch}]" if ch in "[]*?" else ch for ch in stem)
+def stored_output(folder: Path, stem: str) -> Path | None:
+    """The file an asset stored for ``stem``: its JSON record or Parquet table, else its rendering (the newest,
+    should an earlier run have drawn another format).
+
+    Found by name, so reading one partition costs the same whatever the folder holds (a glob listed the
+    whole folder for every key: reading N records was quadratic). Only a rendering of a format Qualia does
+    not draw itself (a plugin's own) is looked for by listing.
+    """
+    for extension in _DATA_EXTENSIONS:
+        if (path := folder / f"{stem}{extension}").is_file():
+            return path
+    drawn = [path for extension in RENDERING_EXTENSIONS if (path := folder / f"{stem}.{extension}").is_file()]
+    if not drawn:
+        escaped = "".join(f"[{ch}]" if ch in "[]*?" else ch for ch in stem)
+        drawn = [path for path in folder.glob(f"{escaped}.*") if path.is_file() and path.suffix not in _DATA_EXTENSIONS]
+    return max(drawn, key=lambda path: path.stat().st_mtime_ns, default=None)
 
 
 def resources_for(settings: Settings) -> dict[str, Any]:

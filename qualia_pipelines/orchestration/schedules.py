@@ -1,6 +1,7 @@
 """Schedules: hourly processing of stale or missing transcripts and a corpus refresh; daily backup, run retention."""
 
 import dagster as dg
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from dagster._core.storage.partition_status_cache import AssetPartitionStatus
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
@@ -52,24 +53,41 @@ def per_transcript_assets(qualia: QualiaResource) -> list[str]:
 
 
 def pending_partitions(instance: dg.DagsterInstance, qualia: QualiaResource, ordered: list[str]) -> set[str]:
-    """Partitions some per-transcript asset lacks, or whose file was seen changing after it was parsed.
+    """Partitions some per-transcript asset lacks, or whose file's content changed after it was parsed.
 
-    Those that a queued or running run (the daemon's, the API's) will already process are left to it.
+    A few queries per asset whatever the number of partitions; only files observed since they were parsed
+    are looked at one by one. Those that a queued or running run (the daemon's, the API's) will already
+    process are left to it.
     """
     complete = set(ordered)
     for asset in per_transcript_assets(qualia):
         complete &= instance.get_materialized_partitions(dg.AssetKey(asset))
     pending = set(ordered) - complete
-    for key in complete:
-        seen = instance.fetch_observations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey(INBOX_FILE_ASSET), asset_partitions=[key]), limit=1
-        ).records
-        parsed = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey(TRANSCRIPT_ASSET), asset_partitions=[key]), limit=1
-        ).records
-        if seen and parsed and seen[0].timestamp > parsed[0].timestamp:
-            pending.add(key)
+    observed = instance.get_latest_storage_id_by_partition(
+        dg.AssetKey(INBOX_FILE_ASSET), dg.DagsterEventType.ASSET_OBSERVATION
+    )
+    parsed = instance.get_latest_storage_id_by_partition(
+        dg.AssetKey(TRANSCRIPT_ASSET), dg.DagsterEventType.ASSET_MATERIALIZATION
+    )
+    seen_since = [key for key in complete if key in observed and key in parsed and observed[key] > parsed[key]]
+    pending |= {key for key in seen_since if _changed_since(instance, key, parsed[key])}
     return pending - _in_progress_partitions(instance, qualia, ordered)
+
+
+def _changed_since(instance: dg.DagsterInstance, key: str, parsed_id: int) -> bool:
+    """Whether the file's content hash now differs from the one last observed before it was parsed (a file
+    touched or copied over with the same content is observed again, with the same hash)."""
+    inbox_file = dg.AssetKey(INBOX_FILE_ASSET)
+    now = instance.fetch_observations(dg.AssetRecordsFilter(inbox_file, asset_partitions=[key]), limit=1).records
+    then = instance.fetch_observations(
+        dg.AssetRecordsFilter(inbox_file, asset_partitions=[key], before_storage_id=parsed_id), limit=1
+    ).records
+    return not then or _data_version(now[0]) != _data_version(then[0])
+
+
+def _data_version(record: dg.EventLogRecord) -> str | None:
+    observation = record.asset_observation
+    return observation.tags.get(DATA_VERSION_TAG) if observation else None
 
 
 backup_schedule = dg.ScheduleDefinition(

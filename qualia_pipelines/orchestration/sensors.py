@@ -3,7 +3,7 @@
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from qualia_pipelines.core.alerts import Alert
 from qualia_pipelines.core.contract import QualiaError
-from qualia_pipelines.core.inbox import Observation, observe, settled
+from qualia_pipelines.core.inbox import InboxScan, Known, Observation, observe, settled
 from qualia_pipelines.core.readers import check_file
 from qualia_pipelines.core.workers import SupervisedWorker, no_state
 from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, breaker_states
@@ -48,55 +48,45 @@ BREAKER_INTERVAL_S = 30
     "own, which fails with the reason and holds up nothing else. Inbox files are only read.",
 )
 def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) -> dg.SensorResult:
-    state = json.loads(context.cursor) if context.cursor else {"seen": {}, "hashes": {}}
-    previous = {path: Observation(*values) for path, values in state["seen"].items()}
+    scan = InboxScan.from_json(context.cursor)
     current = observe(qualia.inbox_dir)
-    hashes: dict[str, str] = state["hashes"]
-    hashed_at: dict[str, list[int]] = state.get("hashed_at", {})  # size and mtime when last hashed
+    looked = scan.to_look_at(current)
+    keys = {path: partition_key(qualia.inbox_dir, Path(path)) for path in looked}
+    recorded = recorded_files(context.instance, set(keys.values()))
+    # Recorded as they are (by an earlier look, `qualia run`, the API): nothing to wait for or read.
+    known = [path for path, key in keys.items() if key in recorded and recorded[key].look == looked[path]]
+    ready = settled(scan.pending, {path: look for path, look in looked.items() if path not in set(known)})
+    pending = {path: look for path, look in looked.items() if path not in set(known) | set(ready)}
+    growing = len(pending)
+    seen: dict[str, Known] = {}  # partition key -> what was found, for files read now
     arrived: dict[str, str] = {}  # partition key -> digest, for new or changed files
     unreadable: set[str] = set()
-    waiting = 0  # settled files left for the next tick (intake limit)
-    for path in settled(previous, current):
-        look = [current[path].size, current[path].mtime_ns]
-        if hashed_at.get(path) == look:
-            continue  # hashed exactly as it is now: known content, no need to read it again
-        if len(arrived) >= qualia.sensor_max_files:
-            waiting += 1
+    for path in ready:
+        look, key = looked[path], keys[path]
+        digest = _sha256(Path(path)) if len(arrived) < qualia.sensor_max_files else None
+        if digest is None:  # over the intake limit, or unreadable for now: next tick
+            pending[path] = look
             continue
-        digest = _sha256(Path(path))
-        if digest is None:
-            continue
-        hashed_at[path] = look
-        if hashes.get(path) == digest:
-            continue
-        hashes[path] = digest
-        key = partition_key(qualia.inbox_dir, Path(path))
-        arrived[key] = digest
-        if not _readable(Path(path), qualia):
-            unreadable.add(key)
-    growing = len([p for p in current if previous.get(p) != current[p]])
+        seen[key] = Known(look, digest)
+        if key not in recorded or recorded[key].digest != digest:
+            arrived[key] = digest
+            if not _readable(Path(path), qualia):
+                unreadable.add(key)
+    waiting = len(pending) - growing
     if waiting:
         context.log.info(f"took {len(arrived)} new files; {waiting} more wait for the next tick")
-    cursor = json.dumps(
-        {
-            # Files left waiting stay "seen" as they are, so they count as settled at the next tick.
-            "seen": {path: [o.size, o.mtime_ns] for path, o in current.items()},
-            "hashes": {path: digest for path, digest in hashes.items() if path in current},
-            "hashed_at": {path: look for path, look in hashed_at.items() if path in current},
-            "waiting": waiting,
-        }
-    )
+    taken = [looked[path] for path in known] + [found.look for found in seen.values()]
+    cursor = scan.advanced(pending, taken, waiting).to_json()
+    paths = {key: Path(path) for path, key in keys.items()}
+    # Every file read gets its look recorded, a touched file with the same content too (same data version).
+    observations = [inbox_file_observation(key, paths[key], seen[key]) for key in sorted(seen)]
     if not arrived:
         reason = f"no new or changed transcripts ({len(current)} in inbox, {growing} still arriving)"
-        return dg.SensorResult(skip_reason=reason, cursor=cursor)
-    existing = list(context.instance.get_dynamic_partitions(TRANSCRIPTS.name))
-    for key in set(arrived) & set(existing):  # `qualia run` or the API may have taken this version already
-        if _recorded_digest(context.instance, key) == arrived[key]:
-            del arrived[key]
-            unreadable.discard(key)
-    if not arrived:
-        return dg.SensorResult(skip_reason="new files were already taken by `qualia run` or the API", cursor=cursor)
-    new_keys = sorted(key for key in arrived if key not in set(existing))
+        if known:
+            reason += f"; {len(known)} already taken as they are"
+        return dg.SensorResult(skip_reason=reason, cursor=cursor, asset_events=observations)
+    existing = context.instance.get_dynamic_partitions(TRANSCRIPTS.name)
+    new_keys = sorted(set(arrived) - set(existing))
     return dg.SensorResult(
         run_requests=transcript_run_requests(
             [*existing, *new_keys],
@@ -104,15 +94,63 @@ def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) ->
             unreadable,
             qualia.batch_size,
             # Continuing a drop the last tick began: its first results are already on their way.
-            first_size=qualia.batch_size if state.get("waiting") else FIRST_RANGE_SIZE,
+            first_size=qualia.batch_size if scan.waiting else FIRST_RANGE_SIZE,
         ),
         dynamic_partitions_requests=[TRANSCRIPTS.build_add_request(new_keys)] if new_keys else [],
-        asset_events=[
-            dg.AssetObservation(INBOX_FILE_ASSET, partition=key, tags={DATA_VERSION_TAG: digest})
-            for key, digest in sorted(arrived.items())
-        ],
+        asset_events=observations,
         cursor=cursor,
     )
+
+
+def inbox_file_observation(key: str, path: Path, known: Known) -> dg.AssetObservation:
+    """The file's content hash as the data version of its ``inbox_file`` partition, and its look: what the
+    sensor compares a file with to know it was taken as it is, and what the UI shows of it."""
+    look = known.look
+    return dg.AssetObservation(
+        INBOX_FILE_ASSET,
+        partition=key,
+        tags={DATA_VERSION_TAG: known.digest},
+        metadata={
+            "path": dg.MetadataValue.path(str(path.absolute())),
+            "file_name": path.name,
+            "size_bytes": look.size,
+            "modified": dg.MetadataValue.timestamp(look.mtime_ns / 1e9),
+            "mtime_ns": look.mtime_ns,
+            "ctime_ns": look.ctime_ns,
+            "device": look.device,
+        },
+    )
+
+
+def recorded_files(instance: dg.DagsterInstance, keys: set[str]) -> dict[str, Known]:
+    """What the last ``inbox_file`` observation of each partition recorded: the file's look (empty where an
+    older Qualia recorded none) and content hash. One query for the latest records' ids (of ``keys``, or of
+    every partition when there are many), then one per 500 records."""
+    asset_key = dg.AssetKey(INBOX_FILE_ASSET)
+    latest = instance.get_latest_storage_id_by_partition(
+        asset_key, dg.DagsterEventType.ASSET_OBSERVATION, partitions=keys if len(keys) <= _QUERY_CHUNK else None
+    )
+    ids = sorted(latest[key] for key in keys if key in latest)
+    found: dict[str, Known] = {}
+    for start in range(0, len(ids), _QUERY_CHUNK):
+        chunk = ids[start : start + _QUERY_CHUNK]
+        records = instance.fetch_observations(dg.AssetRecordsFilter(asset_key, storage_ids=chunk), limit=len(chunk))
+        for record in records.records:
+            observation = record.asset_observation
+            digest = observation.tags.get(DATA_VERSION_TAG) if observation else None
+            if digest and record.partition_key:
+                found[record.partition_key] = Known(_recorded_look(observation.metadata), digest)
+    return found
+
+
+_QUERY_CHUNK = 500
+
+
+def _recorded_look(metadata: Mapping[str, dg.MetadataValue]) -> Observation | None:
+    values = [metadata.get(name) for name in ("size_bytes", "mtime_ns", "ctime_ns", "device")]
+    if any(value is None for value in values):
+        return None
+    return Observation(*(int(value.value) for value in values))
 
 
 def transcript_run_requests(
@@ -241,28 +279,25 @@ def record_arrivals(
     Returns the hash of every file whose hash differs from the last one recorded,
     and the keys of files that cannot be read.
     """
+    recorded = recorded_files(instance, set(files))
     arrived: dict[str, str] = {}
     unreadable: set[str] = set()
     for key, path in files.items():
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        look = Observation(stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_dev)
         digest = _sha256(path)
         if digest is None:
             continue
-        if _recorded_digest(instance, key) != digest:
+        known = recorded.get(key)
+        if known is None or known.digest != digest:
             arrived[key] = digest
-            instance.report_runless_asset_event(
-                dg.AssetObservation(INBOX_FILE_ASSET, partition=key, tags={DATA_VERSION_TAG: digest})
-            )
+            instance.report_runless_asset_event(inbox_file_observation(key, path, Known(look, digest)))
         if not _readable(path, qualia):
             unreadable.add(key)
     return arrived, unreadable
-
-
-def _recorded_digest(instance: dg.DagsterInstance, key: str) -> str | None:
-    """The content hash last recorded for the partition's inbox file."""
-    last = instance.fetch_observations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(INBOX_FILE_ASSET), asset_partitions=[key]), limit=1
-    ).records
-    return last[0].event_log_entry.tags.get(DATA_VERSION_TAG) if last else None
 
 
 def breaker_alert(plugin: str, before: str, after: str) -> Alert:

@@ -12,7 +12,7 @@ from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.core.shapes import sentiment_headline
 from qualia_pipelines.orchestration.assets import breaker_states
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files, partition_statuses
-from qualia_pipelines.orchestration.resources import QualiaResource, glob_safe
+from qualia_pipelines.orchestration.resources import QualiaResource, stored_output
 from qualia_pipelines.orchestration.schedules import per_transcript_assets
 
 TranscriptStatus = Literal["received", "pending", "running", "processed", "failed"]
@@ -70,7 +70,8 @@ def transcript_summary(outputs: Path, key: str) -> dict[str, Any]:
         return {}
     words = _values(outputs / "word_frequency" / f"{key}.json")
     mood = _values(outputs / "sentiment_analyzer" / f"{key}.json").get("sentiment", {})
-    files = sorted(path for path in outputs.glob(f"*/{glob_safe(key)}.*") if path.is_file())
+    found = (stored_output(folder, key) for folder in sorted(outputs.iterdir()) if folder.is_dir())
+    files = [path for path in found if path is not None]
     return {
         "language": cleaner["metadata"]["language"],
         "participants": cleaner["metadata"]["participant_count"],

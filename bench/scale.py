@@ -1,0 +1,167 @@
+"""Scale benchmark: what an inbox of N transcripts costs the sensor and the corpus reads, at several N.
+
+Run: `.venv/bin/python bench/scale.py [--sizes 1000 10000] [--big]` (`--big` adds N = 100,000). For each N it
+builds, in a temporary folder, an inbox of N small transcripts that a real Dagster instance (SQLite) already
+knows as processed (partitions and `inbox_file` observations registered through Dagster's API, as the sensor
+leaves them), then measures on the real code:
+
+- the inbox sensor: cursor bytes, and the seconds of an idle tick, of a tick with no cursor (lost, or left by
+  an older Qualia: every file recognised from the instance), and of a tick that takes a drop of 100 new files;
+  the baseline is the cursor the ledger design kept (every file's path, size, mtime and hash, twice), built
+  from the same files in the same run;
+- reading N stored records the way a corpus refresh does (the IO manager, one record per partition), against
+  the baseline of finding each by listing its folder (timed on 200 keys and scaled to N: at 10,000 in full it
+  takes minutes);
+
+and the growth exponent of each figure between sizes (1 = linear in N, 0 = flat). A benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import dagster as dg  # noqa: E402
+
+from qualia_pipelines.core.inbox import Known, observe  # noqa: E402
+from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, partition_key  # noqa: E402
+from qualia_pipelines.orchestration.resources import QualiaIOManager, QualiaResource  # noqa: E402
+from qualia_pipelines.orchestration.runs import open_instance  # noqa: E402
+from qualia_pipelines.orchestration.sensors import _sha256, inbox_file_observation, inbox_sensor  # noqa: E402
+
+SAMPLE = (ROOT / "samples" / "retro_pt.txt").read_text(encoding="utf-8")
+DROP = 100
+LISTING_SAMPLE = 200
+
+
+def write_transcripts(folder: Path, count: int, prefix: str) -> list[Path]:
+    """``count`` distinct small transcripts (the sample with a closing line of its own)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for number in range(count):
+        path = folder / f"{prefix}_{number:06d}.txt"
+        path.write_text(f"{SAMPLE}[01:00:00] Ana: Encerrando a reunião {prefix} {number}.\n", encoding="utf-8")
+        paths.append(path)
+    old = time.time() - 3600  # finished arriving long ago: settled at the first look
+    for path in paths:
+        os.utime(path, (old, old))
+    return paths
+
+
+def register_processed(instance: dg.DagsterInstance, inbox: Path) -> dict[str, str]:
+    """Partitions and observations for every file, as the sensor leaves them; the old ledger's digests."""
+    looks = observe(inbox)
+    keys = {path: partition_key(inbox, Path(path)) for path in looks}
+    instance.add_dynamic_partitions(TRANSCRIPTS.name, sorted(keys.values()))
+    digests = {}
+    for path, look in looks.items():
+        digests[path] = _sha256(Path(path)) or ""
+        instance.report_runless_asset_event(inbox_file_observation(keys[path], Path(path), Known(look, digests[path])))
+    return digests
+
+
+def ledger_cursor_bytes(inbox: Path, digests: dict[str, str]) -> int:
+    """The cursor the ledger design stored for this inbox (into every tick row)."""
+    looks = observe(inbox)
+    seen = {path: [look.size, look.mtime_ns] for path, look in looks.items()}
+    return len(json.dumps({"seen": seen, "hashes": digests, "hashed_at": seen, "waiting": 0}))
+
+
+def timed(action: Callable[[], object]) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = action()
+    return time.perf_counter() - started, result
+
+
+def sensor_figures(instance: dg.DagsterInstance, inbox: Path, digests: dict[str, str]) -> dict[str, float]:
+    qualia = QualiaResource(inbox=str(inbox), max_bytes=50 * 1024 * 1024, sensor_max_files=DROP)
+
+    def tick(cursor: str | None) -> dg.SensorResult:
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"qualia": qualia}) as context:
+            result = inbox_sensor(context)
+        for request in result.dynamic_partitions_requests:  # stored as the daemon stores them
+            instance.add_dynamic_partitions(TRANSCRIPTS.name, request.partition_keys)
+        for event in result.asset_events:
+            instance.report_runless_asset_event(event)
+        return result
+
+    lost_s, first = timed(lambda: tick(None))
+    idle_s, idle = timed(lambda: tick(first.cursor))
+    write_transcripts(inbox, DROP, "drop")
+    drop_s, dropped = timed(lambda: tick(idle.cursor))
+    assert len(dropped.dynamic_partitions_requests[0].partition_keys) == DROP, "the drop was not taken whole"
+    after_s, after = timed(lambda: tick(dropped.cursor))
+    return {
+        "ledger cursor bytes (baseline)": ledger_cursor_bytes(inbox, digests),
+        "cursor bytes": len(after.cursor),
+        "idle tick s": min(idle_s, after_s),
+        "tick without cursor s": lost_s,
+        f"tick taking {DROP} new files s": drop_s,
+    }
+
+
+def read_figures(outputs: Path, count: int) -> dict[str, float]:
+    folder = outputs / "word_frequency"
+    folder.mkdir(parents=True)
+    record = json.dumps({"values": {"top_words": [{"word": "reunião", "count": 3}] * 50}})
+    stems = [f"meeting_{number:06d}" for number in range(count)]
+    for stem in stems:
+        (folder / f"{stem}.json").write_text(record, encoding="utf-8")
+    read_s, _ = timed(lambda: [QualiaIOManager._read(folder, stem) for stem in stems])
+    sample = stems[:: max(1, count // LISTING_SAMPLE)]
+    listing_s, _ = timed(lambda: [json.loads(sorted(folder.glob(f"{stem}.*"))[0].read_text()) for stem in sample])
+    return {"listing read of every record s (baseline)": listing_s * count / len(sample), "read every record s": read_s}
+
+
+def measure(count: int) -> dict[str, float]:
+    work = Path(tempfile.mkdtemp(prefix=f"qualia-scale-{count}-"))
+    try:
+        inbox = work / "inbox"
+        write_transcripts(inbox, count, "meeting")
+        with open_instance(work / "dagster_home") as instance:
+            digests = register_processed(instance, inbox)
+            figures = sensor_figures(instance, inbox, digests)
+        figures.update(read_figures(work / "outputs", count))
+        return figures
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="inbox sizes (default 1000 10000)")
+    parser.add_argument("--big", action="store_true", help="add N = 100,000 (about 15 minutes on 2 cores)")
+    args = parser.parse_args()
+    sizes = [*args.sizes, *([100_000] if args.big else [])]
+    results = {}
+    for count in sizes:
+        started = time.perf_counter()
+        results[count] = measure(count)
+        print(f"N = {count:,}: measured in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    names = list(results[sizes[0]])
+    print(f"{'figure':<44}" + "".join(f"{f'N={count:,}':>14}" for count in sizes) + f"{'growth':>9}")
+    for name in names:
+        values = [results[count][name] for count in sizes]
+        growth = math.log(max(values[-1], 1e-9) / max(values[0], 1e-9)) / math.log(sizes[-1] / sizes[0])
+        shown = "".join(f"{value:>14,.0f}" if value >= 100 else f"{value:>14.3f}" for value in values)
+        print(f"{name:<44}{shown}{growth:>9.2f}")
+    for count in sizes:
+        figures = results[count]
+        cursor = figures["cursor bytes"] / figures["ledger cursor bytes (baseline)"]
+        reads = figures["read every record s"] / figures["listing read of every record s (baseline)"]
+        print(f"N = {count:,}: cursor {cursor:.4f}x the ledger's; reading every record {reads:.3f}x the listing's")
+
+
+if __name__ == "__main__":
+    main()
