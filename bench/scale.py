@@ -13,7 +13,8 @@ leaves them), then measures on the real code:
   the baseline of finding each by listing its folder (timed on 200 keys and scaled to N: at 10,000 in full it
   takes minutes);
 
-and the growth exponent of each figure between sizes (1 = linear in N, 0 = flat). A benchmark, not a test.
+and the growth exponent of each figure between sizes (1 = linear in N, 0 = flat). Then the bytes of outputs
+a one-hour meeting costs (two meetings through `qualia run`). A benchmark, not a test.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import json
 import math
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import dagster as dg  # noqa: E402
 
@@ -124,6 +126,28 @@ def read_figures(outputs: Path, count: int) -> dict[str, float]:
     return {"listing read of every record s (baseline)": listing_s * count / len(sample), "read every record s": read_s}
 
 
+def outputs_per_meeting() -> tuple[float, float]:
+    """Bytes of outputs per one-hour meeting (two of them, pt and en, through `qualia run` on a fresh
+    instance), and the bytes written once per outputs folder (the shared plotly.js copies, corpus tables)."""
+    from engine import build_vtt
+
+    work = Path(tempfile.mkdtemp(prefix="qualia-outputs-"))
+    try:
+        inbox = work / "data" / "inbox"
+        inbox.mkdir(parents=True)
+        keys = [build_vtt(inbox / f"hour_{language}.vtt", 60_000, language).name for language in ("pt", "en")]
+        environment = {**os.environ, "DAGSTER_HOME": str(work / "dagster_home"), "QUALIA_DATA_DIR": str(work / "data")}
+        (work / "dagster_home").mkdir()
+        qualia = Path(sys.executable).with_name("qualia")
+        subprocess.run([str(qualia), "run"], cwd=work, env=environment, check=True, capture_output=True, timeout=600)
+        files = [path for path in (work / "data" / "outputs").rglob("*") if path.is_file()]
+        per_meeting = sum(path.stat().st_size for path in files if path.name.startswith(tuple(keys))) / len(keys)
+        shared = sum(path.stat().st_size for path in files if not path.name.startswith(tuple(keys)))
+        return per_meeting, shared
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def measure(count: int) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix=f"qualia-scale-{count}-"))
     try:
@@ -156,6 +180,11 @@ def main() -> None:
         growth = math.log(max(values[-1], 1e-9) / max(values[0], 1e-9)) / math.log(sizes[-1] / sizes[0])
         shown = "".join(f"{value:>14,.0f}" if value >= 100 else f"{value:>14.3f}" for value in values)
         print(f"{name:<44}{shown}{growth:>9.2f}")
+    per_meeting, shared = outputs_per_meeting()
+    print(
+        f"outputs per one-hour meeting: {per_meeting / 1000:.0f} KB (target <= 600 KB); once per outputs folder: "
+        f"{shared / 1e6:.1f} MB (plotly.js beside the charts and reports, corpus tables)"
+    )
     for count in sizes:
         figures = results[count]
         cursor = figures["cursor bytes"] / figures["ledger cursor bytes (baseline)"]

@@ -89,6 +89,9 @@ def test_upload_and_materialize_now_give_the_numbers_of_the_engine_the_api_and_t
         assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
     report = client.get("/transcripts/weekly_sync_pt.vtt/report")
     assert report.headers["content-type"].startswith("text/html") and "weekly_sync_pt.vtt" in report.text
+    script = client.get("/transcripts/weekly_sync_pt.vtt/plotly.min.js")  # where the report's charts load it from
+    assert script.headers["content-type"].startswith("text/javascript") and len(script.content) > 1_000_000
+    assert client.get("/transcripts/nope.txt/plotly.min.js").status_code == 404
     listed = {item["key"]: item for item in client.get("/transcripts").json()}
     assert listed["weekly_sync_pt.vtt"]["status"] == "processed"
     assert digest(settings.inbox_dir / "weekly_sync_pt.vtt") == digest(sample)  # the inbox copy is untouched

@@ -16,6 +16,7 @@ from qualia_pipelines.api.schemas import (
     TranscriptState,
 )
 from qualia_pipelines.core.contract import QualiaError
+from qualia_pipelines.core.figures import PLOTLY_JS, plotly_js_path
 
 _UPLOAD_BODY = {
     "required": True,
@@ -69,12 +70,24 @@ def transcripts_router(orchestrator: Orchestrator, receive: Receive, max_bytes: 
 
     @router.get(
         "/{key}/report",
-        summary="The transcript's self-contained HTML report",
+        summary="The transcript's HTML report",
         response_class=FileResponse,
         responses={200: {"content": {"text/html": {}}}},
     )
     def report(key: str) -> FileResponse:
         return FileResponse(orchestrator.report_path(key), media_type="text/html")
+
+    @router.get(
+        f"/{{key}}/{PLOTLY_JS}",
+        summary="plotly.js, which the report's charts load from beside it (one file for every report)",
+        response_class=FileResponse,
+        responses={200: {"content": {"text/javascript": {}}}},
+    )
+    def report_script(key: str) -> FileResponse:
+        orchestrator.report_path(key)  # 404 unless the transcript has a report
+        return FileResponse(
+            plotly_js_path(), media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"}
+        )
 
     @router.post("/{key}/materialize", status_code=202, summary="Launch the transcript's run now")
     def materialize_now(key: str) -> RunsLaunched:

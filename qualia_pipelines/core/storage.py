@@ -67,7 +67,9 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> Path:
-    return write_text_atomic(path, json.dumps(to_jsonable(data), ensure_ascii=False, indent=2) + "\n")
+    """``data`` as compact UTF-8 JSON: records are read by tools (and `qualia export` turns them into tables);
+    indenting them made a meeting's records a quarter larger."""
+    return write_text_atomic(path, json.dumps(to_jsonable(data), ensure_ascii=False, separators=(",", ":")) + "\n")
 
 
 def write_rendering(path: str | os.PathLike[str], rendering: Rendering) -> Path:

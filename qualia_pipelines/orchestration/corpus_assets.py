@@ -5,7 +5,6 @@ from typing import Any
 import dagster as dg
 
 from qualia_pipelines import __version__
-from qualia_pipelines.core.contract import Rendering
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
 
 CORPUS_GROUP = "corpus"
@@ -91,8 +90,8 @@ def speaker_participation(teams_cleaner: dict[str, Any]) -> dg.Output:
     ins={name: dg.AssetIn(name) for name in ("teams_cleaner", "word_frequency", "sentiment_analyzer", "wordcloud_viz")},
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"html"},
-    description="One self-contained offline HTML page per transcript: summary, speakers, top words, word cloud, "
-    "charts, sentiment timeline and provenance.",
+    description="One offline HTML page per transcript (its charts load the plotly.min.js beside it): summary, "
+    "speakers, top words, word cloud, charts, sentiment timeline and provenance.",
 )
 def report(
     context: dg.AssetExecutionContext,
@@ -111,8 +110,9 @@ def report(
             raise dg.Failure(f"report on transcript {key!r}: no output of {', '.join(missing)} (did it fail?)")
         cloud = wordcloud_viz.get(key)  # none where there were no words to draw
         png = cloud.read_bytes() if cloud is not None and cloud.suffix == ".png" else None
-        page = report_html(teams_cleaner[key], word_frequency[key], sentiment_analyzer[key], png, __version__)
-        pages[key] = {"report": Rendering(page, "text/html", "html")}
+        pages[key] = {
+            "report": report_html(teams_cleaner[key], word_frequency[key], sentiment_analyzer[key], png, __version__)
+        }
     return dg.Output(pages, metadata={"reports": len(pages)})
 
 
