@@ -326,3 +326,38 @@ def test_health_reports_plugins_breakers_and_disk(project: dict[str, Path]) -> N
     assert report_["healthy"] and report_["breakers"]["word_frequency"] == "closed"
     assert report_["inbox"]["transcripts"] == 4 and report_["disk"]["free_bytes"] > 0
     assert report_["dagster"]["reachable"] and report_["problems"] == []
+
+
+def test_a_broken_file_fails_once_until_it_changes_or_a_retry_is_asked(project: dict[str, Path]) -> None:
+    """Nothing launches a transcript whose content already failed (no hourly failure and alert), nor a corpus
+    refresh when nothing changed; a changed file, `qualia run --retry-failed` or the API's launch do."""
+    data = project["data"]
+    broken = data / "inbox" / "photo.vtt"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n")
+    first = runner.invoke(app, ["run"])
+    assert first.exit_code == 1 and "photo.vtt" in first.stderr
+
+    def hourly(instance: dg.DagsterInstance, hour: int) -> list[dg.RunRequest]:
+        return schedule_tick(
+            processing_schedule,
+            instance=instance,
+            resources={"qualia": qualia_resource(data)},
+            scheduled_execution_time=datetime(2026, 11, 25, hour, tzinfo=UTC),
+        )
+
+    with dg.DagsterInstance.get() as instance:
+        runs = len(instance.get_run_records())
+        assert hourly(instance, 3) == []  # neither the broken file nor a corpus refresh: nothing changed
+    again = runner.invoke(app, ["run"])
+    assert again.exit_code == 0 and "nothing new or changed" in again.stderr
+    with dg.DagsterInstance.get() as instance:
+        assert len(instance.get_run_records()) == runs  # no run at all, not even the corpus
+    retried = runner.invoke(app, ["run", "--retry-failed"])
+    assert retried.exit_code == 1 and "photo.vtt" in retried.stderr
+
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n another version")
+    with dg.DagsterInstance.get() as instance:
+        instance.report_runless_asset_event(  # the sensor sees the new content
+            dg.AssetObservation("inbox_file", partition="photo.vtt", tags={"dagster/data_version": digest(broken)})
+        )
+        assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in hourly(instance, 4)] == [("photo.vtt", "photo.vtt")]

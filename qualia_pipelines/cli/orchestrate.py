@@ -19,6 +19,9 @@ from qualia_pipelines.cli.common import SettingsOption, console, fail, reports_e
 @reports_errors
 def run(
     process_all: bool = typer.Option(False, "--all", help="Reprocess every transcript, not only new or changed ones."),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="Also try again transcripts that failed and have not changed since."
+    ),
     settings_file: Path | None = SettingsOption,
 ) -> None:
     """Materialize every new or changed transcript in the inbox and the corpus tables through Dagster."""
@@ -30,6 +33,7 @@ def run(
     from qualia_pipelines.orchestration.partitions import inbox_files
     from qualia_pipelines.orchestration.resources import resources_for
     from qualia_pipelines.orchestration.runs import execute_planned, open_instance, planned_runs, refresh_corpus_now
+    from qualia_pipelines.orchestration.sensors import corpus_out_of_date
 
     qualia = resources_for(current)["qualia"]
     files = inbox_files(qualia.inbox_dir)
@@ -37,11 +41,13 @@ def run(
         fail(f"no transcripts in the inbox {qualia.inbox_dir} (supported: .vtt .docx .txt .srt)")
     defs = definitions_for(current)
     with open_instance(home) as instance:
-        planned = planned_runs(instance, qualia, files, process_all)
+        planned = planned_runs(instance, qualia, files, process_all, retry_failed)
         wanted = sum(len(run.keys) for run in planned)
         with console.status(f"processing {wanted} transcript(s) in {len(planned)} run(s)"):
             failures = [message for run in planned if (message := execute_planned(instance, defs, run))]
-            corpus_failure = refresh_corpus_now(instance, defs)
+            corpus_failure = refresh_corpus_now(instance, defs) if corpus_out_of_date(instance) else None
+        if not planned:
+            console.print("nothing new or changed in the inbox (failed transcripts: `qualia run --retry-failed`)")
     console.print(summary_table(current.outputs_dir, sorted(files)))
     console.print(f"reports: [bold]{current.outputs_dir / 'report'}[/]   all outputs: {current.outputs_dir}")
     console.print(f"Dagster instance: {home} (see it with `make ui`)")

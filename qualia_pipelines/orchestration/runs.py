@@ -94,14 +94,20 @@ class PlannedRun:
 
 
 def planned_runs(
-    instance: dg.DagsterInstance, qualia: QualiaResource, files: dict[str, Path], process_all: bool
+    instance: dg.DagsterInstance,
+    qualia: QualiaResource,
+    files: dict[str, Path],
+    process_all: bool,
+    retry_failed: bool = False,
 ) -> list[PlannedRun]:
-    """Record the files' hashes, add their partitions, and plan runs for the new, changed or unprocessed ones."""
+    """Record the files' hashes, add their partitions, and plan runs for the new, changed or unprocessed ones
+    (those that failed as they are only with ``retry_failed``)."""
     arrived, unreadable = record_arrivals(instance, qualia, files)
     existing = set(instance.get_dynamic_partitions(TRANSCRIPTS.name))
     instance.add_dynamic_partitions(TRANSCRIPTS.name, sorted(set(files) - existing))
     ordered = list(instance.get_dynamic_partitions(TRANSCRIPTS.name))
-    wanted = set(files) if process_all else pending_partitions(instance, qualia, ordered) & set(files)
+    pending = pending_partitions(instance, qualia, ordered, retry_failed) if not process_all else set()
+    wanted = set(files) if process_all else pending & set(files)
     hashes = {key: arrived.get(key, "") for key in wanted}
     requests = transcript_run_requests(ordered, hashes, unreadable & wanted, qualia.batch_size)
     return [PlannedRun(make_new_run_id(), request, _keys_of(request, ordered)) for request in requests]

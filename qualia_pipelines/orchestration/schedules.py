@@ -1,5 +1,7 @@
 """Schedules: hourly processing of stale or missing transcripts and a corpus refresh; daily backup, run retention."""
 
+from collections.abc import Mapping
+
 import dagster as dg
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from dagster._core.storage.partition_status_cache import AssetPartitionStatus
@@ -10,7 +12,7 @@ from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, REPORT_A
 from qualia_pipelines.orchestration.jobs import backup_job, prune_runs_job
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges, partition_statuses
 from qualia_pipelines.orchestration.resources import QualiaResource, current_settings
-from qualia_pipelines.orchestration.sensors import unfinished_runs
+from qualia_pipelines.orchestration.sensors import corpus_out_of_date, unfinished_runs
 
 BACKUP_CRON = "0 2 * * *"
 RETENTION_CRON = "0 3 * * *"
@@ -34,9 +36,9 @@ def processing_schedule(context: dg.ScheduleEvaluationContext, qualia: QualiaRes
     for first, last in contiguous_ranges(ordered, pending, qualia.batch_size):
         tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
         requests.append(dg.RunRequest(asset_selection=per_transcript, run_key=f"{tick}:{first}..{last}", tags=tags))
-    if ordered and not unfinished_runs(context.instance):  # while a drop runs, the corpus sensor refreshes after it
+    if corpus_out_of_date(context.instance) and not unfinished_runs(context.instance):
         requests.append(dg.RunRequest(asset_selection=corpus, run_key=f"{tick}:corpus"))
-    return requests
+    return requests  # while a drop runs, the corpus sensor refreshes after it
 
 
 def _in_progress_partitions(instance: dg.DagsterInstance, qualia: QualiaResource, ordered: list[str]) -> set[str]:
@@ -52,12 +54,16 @@ def per_transcript_assets(qualia: QualiaResource) -> list[str]:
     return [TRANSCRIPT_ASSET, *qualia.registry().plugins, REPORT_ASSET]
 
 
-def pending_partitions(instance: dg.DagsterInstance, qualia: QualiaResource, ordered: list[str]) -> set[str]:
+def pending_partitions(
+    instance: dg.DagsterInstance, qualia: QualiaResource, ordered: list[str], retry_failed: bool = False
+) -> set[str]:
     """Partitions some per-transcript asset lacks, or whose file's content changed after it was parsed.
 
-    A few queries per asset whatever the number of partitions; only files observed since they were parsed
-    are looked at one by one. Those that a queued or running run (the daemon's, the API's) will already
-    process are left to it.
+    A transcript whose current content already failed is left alone until its file changes or
+    ``retry_failed`` is asked for: running it again would fail again, and alert again, every hour. Those
+    that a queued or running run (the daemon's, the API's) will already process are left to it. A few
+    queries per asset whatever the number of partitions; only files observed since they were last tried
+    are looked at one by one.
     """
     complete = set(ordered)
     for asset in per_transcript_assets(qualia):
@@ -71,7 +77,29 @@ def pending_partitions(instance: dg.DagsterInstance, qualia: QualiaResource, ord
     )
     seen_since = [key for key in complete if key in observed and key in parsed and observed[key] > parsed[key]]
     pending |= {key for key in seen_since if _changed_since(instance, key, parsed[key])}
+    if not retry_failed:
+        pending -= failed_as_they_are(instance, qualia, pending, observed)
     return pending - _in_progress_partitions(instance, qualia, ordered)
+
+
+def failed_as_they_are(
+    instance: dg.DagsterInstance, qualia: QualiaResource, keys: set[str], observed: Mapping[str, int]
+) -> set[str]:
+    """Of ``keys``, the transcripts whose last attempt failed and whose file has not changed since."""
+    failed: dict[str, int] = {}  # key -> storage id of the failed attempt's plan
+    for asset in per_transcript_assets(qualia):
+        statuses = partition_statuses(instance, asset, sorted(keys))
+        planned = instance.get_latest_storage_id_by_partition(
+            dg.AssetKey(asset), dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+        )
+        for key, status in statuses.items():
+            if status == AssetPartitionStatus.FAILED and key in planned:
+                failed[key] = max(failed.get(key, 0), planned[key])
+    return {
+        key
+        for key, attempt in failed.items()
+        if observed.get(key, 0) < attempt or not _changed_since(instance, key, attempt)
+    }
 
 
 def _changed_since(instance: dg.DagsterInstance, key: str, parsed_id: int) -> bool:

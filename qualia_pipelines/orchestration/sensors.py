@@ -245,12 +245,18 @@ def corpus_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     newest_input = _latest_storage_id(context.instance, corpus_inputs())
     if newest_input is None:
         return dg.SensorResult(skip_reason="no transcript processed yet")
-    if newest_input < (_latest_storage_id(context.instance, CORPUS_ASSETS) or 0):
+    if not corpus_out_of_date(context.instance):
         return dg.SensorResult(skip_reason="corpus tables are up to date")
     busy = unfinished_runs(context.instance)
     if busy:
         return dg.SensorResult(skip_reason=f"waiting for {len(busy)} run(s) to finish before refreshing the corpus")
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"corpus-after-{newest_input}")])
+
+
+def corpus_out_of_date(instance: dg.DagsterInstance) -> bool:
+    """Whether a transcript was materialized after the corpus tables last were."""
+    newest_input = _latest_storage_id(instance, corpus_inputs())
+    return newest_input is not None and newest_input > (_latest_storage_id(instance, CORPUS_ASSETS) or 0)
 
 
 def unfinished_runs(instance: dg.DagsterInstance) -> list[str]:
