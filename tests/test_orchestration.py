@@ -197,6 +197,15 @@ def test_corpus_assets_and_reports(instance: dg.DagsterInstance, inbox: Path) ->
     assert process.execute_in_process(instance=instance, tags={RANGE_START: keys[0], RANGE_END: keys[-1]}).success
     assert definitions.resolve_job_def("refresh_corpus").execute_in_process(instance=instance).success
     outputs = inbox.parent / "outputs"
+    for key in keys:  # one range run, and each partition has metadata of its own
+        assets = ("word_frequency", "transcript", "sentiment_analyzer")
+        words, parsed, mood = (partition_metadata(instance, asset, key) for asset in assets)
+        stored = json.loads(Path(words["path"].value).read_text(encoding="utf-8"))["values"]
+        assert words["path"].value == str((outputs / "word_frequency" / f"{key}.json").resolve())
+        assert stored["top_words"][0]["word"] in words["top_words"].value and "transcripts" not in words
+        assert parsed["file_name"].value == key and parsed["file"].value == str((inbox / key).resolve())
+        assert parsed["content_hash"].value == digest(inbox / key) and parsed["language"].value in ("pt", "en")
+        assert mood["label"].value in ("positive", "negative", "neutral")
     vocabulary = pd.read_parquet(outputs / "corpus_vocabulary" / "all.parquet").set_index("word")
     assert vocabulary.loc["clientes", "count"] == 3 and vocabulary.loc["charts", "transcripts"] == 2
     distinctive = pd.read_parquet(outputs / "distinctive_words" / "all.parquet")
@@ -218,6 +227,13 @@ def test_corpus_assets_and_reports(instance: dg.DagsterInstance, inbox: Path) ->
     shared = outputs / "report" / "plotly.min.js"
     assert shared.read_bytes() == plotly_js_path().read_bytes() and len(page) < 300_000  # not 4.8 MB of it per page
     assert rendered_dom(outputs / "report" / "weekly_sync_pt.vtt.html").count('class="main-svg"') >= 4
+
+
+def partition_metadata(instance: dg.DagsterInstance, asset: str, key: str) -> dict[str, dg.MetadataValue]:
+    [record] = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[key]), limit=1
+    ).records
+    return record.asset_materialization.metadata
 
 
 def rendered_dom(page: Path) -> str:

@@ -26,9 +26,9 @@ from qualia_pipelines.core.readers import read_transcript
 from qualia_pipelines.core.registry import Registry
 from qualia_pipelines.core.resolver import direct_dependencies, providers
 from qualia_pipelines.core.transcript import Transcript
-from qualia_pipelines.orchestration.checks import bullets, check_results, check_specs, skipped_results
+from qualia_pipelines.orchestration.checks import check_results, check_specs, skipped_results
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files
-from qualia_pipelines.orchestration.resources import QualiaResource
+from qualia_pipelines.orchestration.resources import QualiaResource, output_file
 
 TRANSCRIPT_ASSET = "transcript"
 _CONFIG_TYPES = {"int": dg.Int, "float": dg.Float, "bool": dg.Bool, "str": dg.String}
@@ -66,7 +66,8 @@ def transcript(context: dg.AssetExecutionContext, qualia: QualiaResource) -> dg.
             raise dg.Failure(str(exc), allow_retries=False) from None
         parsed[key] = document.to_dict()
         parsed[key]["metadata"].setdefault("date", _modified(files[key]))
-    return dg.Output(parsed, metadata=_transcript_metadata(parsed))
+        context.add_asset_metadata(transcript_metadata(parsed[key], files[key]), partition_key=key)
+    return dg.Output(parsed)
 
 
 def _modified(path: Path) -> str:
@@ -74,12 +75,12 @@ def _modified(path: Path) -> str:
     return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).isoformat()
 
 
-def _transcript_metadata(parsed: dict[str, Any]) -> dict[str, Any]:
-    if len(parsed) != 1:
-        return {"transcripts": len(parsed)}
-    document = next(iter(parsed.values()))
+def transcript_metadata(document: Mapping[str, Any], file: Path) -> dict[str, Any]:
+    """What the UI shows of one parsed transcript: the original file and what the reader found."""
     segments = document["segments"]
     return {
+        "file_name": file.name,
+        "file": dg.MetadataValue.path(str(file.resolve())),
         "format": document["format"],
         "language": document["language"],
         "encoding": document["encoding"],
@@ -139,10 +140,12 @@ def plugin_asset(registry: Registry, plugin: Plugin) -> dg.AssetsDefinition:
             except QualiaError as exc:
                 raise dg.Failure(f"{plugin.id} on transcript {key!r}: {exc}") from exc
             results[key] = values if plugin.kind == "visualizer" else _record(plugin, params, values, loaded, key)
-        metadata = materialization_metadata(results)
-        if skipped:
-            metadata["skipped"] = dg.MetadataValue.md(bullets([f"{key}: {why}" for key, why in skipped.items()]))
-        yield dg.Output(results, metadata=metadata)
+            stored = output_file(Path(qualia.outputs) / plugin.id, key, results[key]).resolve()
+            metadata = {**record_metadata(results[key]), "path": dg.MetadataValue.path(str(stored))}
+            context.add_asset_metadata(metadata, partition_key=key)
+        for key, why in skipped.items():
+            context.add_asset_metadata({"skipped": why}, partition_key=key)
+        yield dg.Output(results)
         yield from check_results(plugin, results)
 
     return _plugin_asset
@@ -238,11 +241,8 @@ def blocking_breakers(instance: dg.DagsterInstance, plugin_ids: list[str], quali
     return "; ".join(described)
 
 
-def materialization_metadata(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """What makes the UI useful: top words, polarity, speakers, quality (for one transcript)."""
-    if len(results) != 1:
-        return {"transcripts": len(results)}
-    record = next(iter(results.values()))
+def record_metadata(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What makes the UI useful for one transcript: top words, polarity, speakers, quality."""
     values = record.get("values", record)
     metadata: dict[str, Any] = {}
     if "top_words" in values:

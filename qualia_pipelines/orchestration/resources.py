@@ -46,6 +46,7 @@ class QualiaResource(dg.ConfigurableResource):
     batch_size: int = Settings.model_fields["batch_size"].default
     sensor_max_files: int = 100
     outputs: str = "data/outputs"
+    """The IO manager's base_dir (resources_for gives both the same): where partitions' paths point."""
     backups: str = "data/backups"
     retention_days: float = 30.0
     run_retention_days: float = 90.0
@@ -97,19 +98,18 @@ class QualiaIOManager(dg.ConfigurableIOManager):
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         folder = Path(self.base_dir) / context.asset_key.to_user_string()
-        if context.has_asset_partitions:
-            written = {key: obj[key] for key in context.asset_partition_keys if key in obj}
-            paths = [self._write(folder / key, value) for key, value in written.items()]
-            tables = [path for key, value in written.items() for path in _write_tables(context, folder, key, value)]
-        else:
-            paths, tables = [self._write(folder / "all", obj)], []
-        metadata: dict[str, Any] = (
-            {"path": dg.MetadataValue.path(str(paths[0]))}
-            if len(paths) == 1
-            else {"files": len(paths), "folder": dg.MetadataValue.path(str(folder))}
-        )
+        if not context.has_asset_partitions:
+            path = self._write(folder / "all", obj)
+            context.add_output_metadata({"path": dg.MetadataValue.path(str(path.resolve()))})
+            return
+        written = {key: obj[key] for key in context.asset_partition_keys if key in obj}
+        for key, value in written.items():
+            self._write(folder / key, value)
+        tables = [path for key, value in written.items() for path in _write_tables(context, folder, key, value)]
+        # Each partition's own path is in its metadata (the asset adds it); here what they share.
+        metadata = {"folder": dg.MetadataValue.path(str(folder.resolve()))}
         if tables:
-            metadata["tables"] = dg.MetadataValue.path(str(tables[0].parent))
+            metadata["tables"] = dg.MetadataValue.path(str(tables[0].parent.resolve()))
         context.add_output_metadata(metadata)
 
     def load_input(self, context: dg.InputContext) -> Any:
@@ -126,16 +126,16 @@ class QualiaIOManager(dg.ConfigurableIOManager):
 
     @staticmethod
     def _write(stem: Path, value: Any) -> Path:
-        if isinstance(value, dict) and len(value) == 1 and isinstance(next(iter(value.values())), Rendering):
-            rendering = next(iter(value.values()))
-            return write_rendering(stem.with_name(f"{stem.name}.{rendering.extension}"), rendering)
-        if _is_frame(value):
+        path = output_file(stem.parent, stem.name, value)
+        if path.suffix == ".parquet":
             import io
 
             buffer = io.BytesIO()
             value.to_parquet(buffer, index=False)
-            return write_bytes_atomic(stem.with_name(f"{stem.name}.parquet"), buffer.getvalue())
-        return write_json_atomic(stem.with_name(f"{stem.name}.json"), to_jsonable(value))
+            return write_bytes_atomic(path, buffer.getvalue())
+        if path.suffix == ".json":
+            return write_json_atomic(path, to_jsonable(value))
+        return write_rendering(path, next(iter(value.values())))
 
     @staticmethod
     def _read(folder: Path, stem: str) -> Any:
@@ -172,6 +172,14 @@ def _write_tables(context: dg.OutputContext, folder: Path, key: str, value: Any)
 
 def _is_frame(value: Any) -> bool:
     return type(value).__name__ == "DataFrame" and hasattr(value, "to_parquet")
+
+
+def output_file(folder: Path, stem: str, value: Any) -> Path:
+    """Where ``value`` is stored for ``stem``: a visualizer's rendering as its own format, a table as Parquet,
+    anything else as a JSON record."""
+    if isinstance(value, dict) and len(value) == 1 and isinstance(next(iter(value.values())), Rendering):
+        return folder / f"{stem}.{next(iter(value.values())).extension}"
+    return folder / f"{stem}.parquet" if _is_frame(value) else folder / f"{stem}.json"
 
 
 def stored_output(folder: Path, stem: str) -> Path | None:
