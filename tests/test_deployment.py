@@ -92,9 +92,9 @@ def process_inbox(instance: dg.DagsterInstance, data: Path, **settings_fields: f
     defs = definitions_for(settings)
     qualia = defs.resources["qualia"]
     files = {path.name: path for path in sorted(settings.inbox_dir.iterdir())}
-    for planned in planned_runs(instance, qualia, files, process_all=True):
+    for planned in planned_runs(instance, qualia, files, process_all=True, launcher="cli"):
         assert execute_planned(instance, defs, planned) is None
-    assert refresh_corpus_now(instance, defs) is None
+    assert refresh_corpus_now(instance, defs, "cli") is None
     return defs
 
 

@@ -267,10 +267,10 @@ def test_processing_schedule_requests_missing_and_stale_partitions(project: dict
         ranges = [
             (r.tags.get("dagster/asset_partition_range_start"), r.tags.get("dagster/asset_partition_range_end"))
             for r in requests
-            if r.tags
+            if RANGE_START in r.tags
         ]
         assert ranges == [("weekly_sync_pt.vtt", "planning_en.docx")]
-        corpus = [r for r in requests if not r.tags]
+        corpus = [r for r in requests if RANGE_START not in r.tags]
         assert {key.to_user_string() for key in corpus[0].asset_selection} >= {"corpus_vocabulary", "distinctive_words"}
         instance.report_runless_asset_event(  # seen again with the same content (touched): nothing to redo
             dg.AssetObservation("inbox_file", partition="retro_pt.txt", tags={"dagster/data_version": content})
@@ -281,7 +281,7 @@ def test_processing_schedule_requests_missing_and_stale_partitions(project: dict
             resources={"qualia": qualia_resource(data)},
             scheduled_execution_time=datetime(2026, 11, 25, 3, 30, tzinfo=UTC),
         )
-        assert [r.tags[RANGE_START] for r in again if r.tags] == ["weekly_sync_pt.vtt"]
+        assert [r.tags[RANGE_START] for r in again if RANGE_START in r.tags] == ["weekly_sync_pt.vtt"]
         instance.report_runless_asset_event(
             dg.AssetObservation("inbox_file", partition="retro_pt.txt", tags={"dagster/data_version": "changed"})
         )
@@ -291,7 +291,7 @@ def test_processing_schedule_requests_missing_and_stale_partitions(project: dict
             resources={"qualia": qualia_resource(data)},
             scheduled_execution_time=datetime(2026, 11, 25, 4, tzinfo=UTC),
         )
-        starts = [r.tags.get("dagster/asset_partition_range_start") for r in stale if r.tags]
+        starts = [r.tags.get("dagster/asset_partition_range_start") for r in stale if RANGE_START in r.tags]
         assert starts == ["retro_pt.txt"]
 
 
@@ -310,7 +310,7 @@ def test_processing_schedule_leaves_partitions_an_unfinished_run_will_process(pr
             resources={"qualia": qualia_resource(data)},
             scheduled_execution_time=datetime(2026, 11, 25, 3, tzinfo=UTC),
         )
-        planned = planned_runs(instance, qualia_resource(data), inbox_files(data / "inbox"), process_all=False)
+        planned = planned_runs(instance, qualia_resource(data), inbox_files(data / "inbox"), False, "cli")
     ranges = [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests]
     assert ranges == [("planning_en.docx", "planning_en.docx")]  # not the queued one, and no corpus refresh yet
     taken_by_qualia_run = {key for run in planned for key in run.keys}  # all but the queued one
@@ -360,4 +360,8 @@ def test_a_broken_file_fails_once_until_it_changes_or_a_retry_is_asked(project: 
         instance.report_runless_asset_event(  # the sensor sees the new content
             dg.AssetObservation("inbox_file", partition="photo.vtt", tags={"dagster/data_version": digest(broken)})
         )
-        assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in hourly(instance, 4)] == [("photo.vtt", "photo.vtt")]
+        [request] = hourly(instance, 4)
+        assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("photo.vtt", "photo.vtt")
+        assert request.tags["qualia/launched_by"] == "schedule"
+        launchers = {run.dagster_run.tags.get("qualia/launched_by") for run in instance.get_run_records()}
+        assert launchers == {"cli"}  # every run of `qualia run` says so, the corpus refresh too

@@ -197,6 +197,12 @@ def test_corpus_assets_and_reports(instance: dg.DagsterInstance, inbox: Path) ->
     assert process.execute_in_process(instance=instance, tags={RANGE_START: keys[0], RANGE_END: keys[-1]}).success
     assert definitions.resolve_job_def("refresh_corpus").execute_in_process(instance=instance).success
     outputs = inbox.parent / "outputs"
+    [vocabulary_event] = instance.fetch_materializations(dg.AssetKey("corpus_vocabulary"), limit=1).records
+    table = vocabulary_event.asset_materialization.metadata  # Dagster's standard table metadata
+    assert [c.name for c in table["dagster/column_schema"].value.columns][:2] == ["word", "count"]
+    assert table["dagster/row_count"].value == len(pd.read_parquet(outputs / "corpus_vocabulary" / "all.parquet"))
+    kinds = {spec.key.to_user_string(): spec.kinds for spec in definitions.resolve_all_asset_specs()}
+    assert kinds["word_frequency"] == {"json", "parquet"} and kinds["wordcloud_viz"] == {"png"}
     for key in keys:  # one range run, and each partition has metadata of its own
         assets = ("word_frequency", "transcript", "sentiment_analyzer")
         words, parsed, mood = (partition_metadata(instance, asset, key) for asset in assets)
@@ -323,6 +329,7 @@ def test_inbox_sensor_new_changed_growing_and_unreadable_files(instance: dg.Dags
     keys = ["customer_interview_en.vtt", "planning_en.docx", "retro_pt.txt", "weekly_sync_pt.vtt"]
     assert second.dynamic_partitions_requests[0].partition_keys == keys
     [batch] = second.run_requests  # one run for the whole drop
+    assert batch.tags["qualia/launched_by"] == "sensor"
     versions = {event.partition: event.tags["dagster/data_version"] for event in second.asset_events}
     assert versions["retro_pt.txt"] == digest(inbox / "retro_pt.txt")  # the file's hash is its data version
     assert (batch.tags[RANGE_START], batch.tags[RANGE_END]) == ("customer_interview_en.vtt", "weekly_sync_pt.vtt")

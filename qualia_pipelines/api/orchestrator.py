@@ -61,7 +61,7 @@ class Orchestrator:
         files = inbox_files(self.settings.inbox_dir)
         if key not in files:
             raise UnknownTranscriptError(f"transcript {key!r}: no such file in the inbox {self.settings.inbox_dir}")
-        planned = planned_runs(self.instance, self.qualia, {key: files[key]}, process_all=True)
+        planned = planned_runs(self.instance, self.qualia, {key: files[key]}, process_all=True, launcher="api")
         with self._lock:
             self._queued.update({k: run.run_id for run in planned for k in run.keys})
         for run in planned:
@@ -75,7 +75,7 @@ class Orchestrator:
             with self._lock:
                 for key in planned.keys:
                     self._queued.pop(key, None)
-        refresh_corpus_now(self.instance, self._defs)
+        refresh_corpus_now(self.instance, self._defs, "api")
 
     def statuses(self, only: str | None = None) -> dict[str, dict[str, Any]]:
         found = transcript_statuses(self.instance, self.qualia, only)

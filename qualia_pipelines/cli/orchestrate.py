@@ -41,11 +41,11 @@ def run(
         fail(f"no transcripts in the inbox {qualia.inbox_dir} (supported: .vtt .docx .txt .srt)")
     defs = definitions_for(current)
     with open_instance(home) as instance:
-        planned = planned_runs(instance, qualia, files, process_all, retry_failed)
+        planned = planned_runs(instance, qualia, files, process_all, "cli", retry_failed)
         wanted = sum(len(run.keys) for run in planned)
         with console.status(f"processing {wanted} transcript(s) in {len(planned)} run(s)"):
             failures = [message for run in planned if (message := execute_planned(instance, defs, run))]
-            corpus_failure = refresh_corpus_now(instance, defs) if corpus_out_of_date(instance) else None
+            corpus_failure = refresh_corpus_now(instance, defs, "cli") if corpus_out_of_date(instance) else None
         if not planned:
             console.print("nothing new or changed in the inbox (failed transcripts: `qualia run --retry-failed`)")
     console.print(summary_table(current.outputs_dir, sorted(files)))

@@ -114,7 +114,7 @@ def plugin_asset(registry: Registry, plugin: Plugin) -> dg.AssetsDefinition:
         retry_policy=retry_policy(plugin),
         backfill_policy=dg.BackfillPolicy.single_run(),
         output_required=False,
-        kinds={"python", "qualia"},
+        kinds=storage_kinds(plugin),
         check_specs=check_specs(plugin),
     )
     def _plugin_asset(context: dg.AssetExecutionContext, qualia: QualiaResource, **loaded: Any) -> Iterator[Any]:
@@ -149,6 +149,14 @@ def plugin_asset(registry: Registry, plugin: Plugin) -> dg.AssetsDefinition:
         yield from check_results(plugin, results)
 
     return _plugin_asset
+
+
+def storage_kinds(plugin: Plugin) -> set[str]:
+    """What the asset's outputs are, for the UI: a visualizer's default format, else JSON records with Parquet
+    tables."""
+    if plugin.kind != "visualizer":
+        return {"json", "parquet"}
+    return {str(p.default) for p in plugin.parameters if p.name == "format"} or {"html"}
 
 
 def _input(plugin: Plugin, required: str, key: str, loaded: Mapping[str, Any], provider_of: Mapping[str, str]) -> Any:

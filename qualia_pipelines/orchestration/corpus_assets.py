@@ -16,6 +16,7 @@ REPORT_ASSET = "report"
     group_name=CORPUS_GROUP,
     ins={"word_frequency": dg.AssetIn("word_frequency")},
     kinds={"pandas", "parquet"},
+    code_version=__version__,
     description="Every word across all transcripts: total count and how many transcripts use it.",
 )
 def corpus_vocabulary(word_frequency: dict[str, Any]) -> dg.Output:
@@ -36,6 +37,7 @@ def corpus_vocabulary(word_frequency: dict[str, Any]) -> dg.Output:
     group_name=CORPUS_GROUP,
     ins={"word_frequency": dg.AssetIn("word_frequency")},
     kinds={"pandas", "parquet"},
+    code_version=__version__,
     description="The words that set each transcript apart from the others (TF-IDF, top 10 per transcript).",
 )
 def distinctive_words(word_frequency: dict[str, Any]) -> dg.Output:
@@ -52,6 +54,7 @@ def distinctive_words(word_frequency: dict[str, Any]) -> dg.Output:
     group_name=CORPUS_GROUP,
     ins={"sentiment_analyzer": dg.AssetIn("sentiment_analyzer"), "teams_cleaner": dg.AssetIn("teams_cleaner")},
     kinds={"pandas", "parquet"},
+    code_version=__version__,
     description="Sentiment of each meeting in date order (meeting date from the document, else the file's date).",
 )
 def sentiment_over_time(sentiment_analyzer: dict[str, Any], teams_cleaner: dict[str, Any]) -> dg.Output:
@@ -73,6 +76,7 @@ def sentiment_over_time(sentiment_analyzer: dict[str, Any], teams_cleaner: dict[
     group_name=CORPUS_GROUP,
     ins={"teams_cleaner": dg.AssetIn("teams_cleaner")},
     kinds={"pandas", "parquet"},
+    code_version=__version__,
     description="Participation of each speaker across meetings: meetings, turns, words, talk time, share of words.",
 )
 def speaker_participation(teams_cleaner: dict[str, Any]) -> dg.Output:
@@ -90,6 +94,7 @@ def speaker_participation(teams_cleaner: dict[str, Any]) -> dg.Output:
     ins={name: dg.AssetIn(name) for name in ("teams_cleaner", "word_frequency", "sentiment_analyzer", "wordcloud_viz")},
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"html"},
+    code_version=__version__,
     description="One offline HTML page per transcript (its charts load the plotly.min.js beside it): summary, "
     "speakers, top words, word cloud, charts, sentiment timeline and provenance.",
 )

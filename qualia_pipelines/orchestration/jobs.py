@@ -6,6 +6,14 @@ import dagster as dg
 
 from qualia_pipelines.orchestration.resources import QualiaResource
 
+LAUNCHED_BY_TAG = "qualia/launched_by"
+"""What asked for a run: ``sensor``, ``schedule``, ``cli`` or ``api`` (runs from the UI have Dagster's own tags)."""
+
+
+def launched_by(launcher: str) -> dict[str, str]:
+    return {LAUNCHED_BY_TAG: launcher}
+
+
 PROCESS_JOB_NAME = "process_transcripts"
 
 process_transcripts = dg.define_asset_job(

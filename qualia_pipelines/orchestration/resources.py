@@ -100,7 +100,7 @@ class QualiaIOManager(dg.ConfigurableIOManager):
         folder = Path(self.base_dir) / context.asset_key.to_user_string()
         if not context.has_asset_partitions:
             path = self._write(folder / "all", obj)
-            context.add_output_metadata({"path": dg.MetadataValue.path(str(path.resolve()))})
+            context.add_output_metadata({"path": dg.MetadataValue.path(str(path.resolve())), **table_metadata(obj)})
             return
         written = {key: obj[key] for key in context.asset_partition_keys if key in obj}
         for key, value in written.items():
@@ -168,6 +168,14 @@ def _write_tables(context: dg.OutputContext, folder: Path, key: str, value: Any)
         except (ValueError, TypeError, ArrowException) as exc:
             context.log.warning(f"{context.asset_key.to_user_string()}/{key}: table {name!r} not written: {exc}")
     return paths
+
+
+def table_metadata(value: Any) -> dict[str, Any]:
+    """Dagster's standard column schema and row count, for a table output (the UI shows both)."""
+    if not _is_frame(value):
+        return {}
+    columns = [dg.TableColumn(str(name), str(dtype)) for name, dtype in value.dtypes.items()]
+    return {"dagster/column_schema": dg.TableSchema(columns=columns), "dagster/row_count": len(value)}
 
 
 def _is_frame(value: Any) -> bool:

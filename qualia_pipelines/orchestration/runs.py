@@ -17,7 +17,7 @@ from dagster._core.utils import make_new_run_id
 from qualia_pipelines.core.contract import QualiaError
 from qualia_pipelines.core.storage import write_text_atomic
 from qualia_pipelines.orchestration.instance import INSTANCE_CLASS
-from qualia_pipelines.orchestration.jobs import CORPUS_JOB_NAME, PROCESS_JOB_NAME
+from qualia_pipelines.orchestration.jobs import CORPUS_JOB_NAME, PROCESS_JOB_NAME, launched_by
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
 from qualia_pipelines.orchestration.resources import QualiaResource
 from qualia_pipelines.orchestration.schedules import pending_partitions
@@ -98,6 +98,7 @@ def planned_runs(
     qualia: QualiaResource,
     files: dict[str, Path],
     process_all: bool,
+    launcher: str,
     retry_failed: bool = False,
 ) -> list[PlannedRun]:
     """Record the files' hashes, add their partitions, and plan runs for the new, changed or unprocessed ones
@@ -109,7 +110,7 @@ def planned_runs(
     pending = pending_partitions(instance, qualia, ordered, retry_failed) if not process_all else set()
     wanted = set(files) if process_all else pending & set(files)
     hashes = {key: arrived.get(key, "") for key in wanted}
-    requests = transcript_run_requests(ordered, hashes, unreadable & wanted, qualia.batch_size)
+    requests = transcript_run_requests(ordered, hashes, unreadable & wanted, qualia.batch_size, launcher)
     return [PlannedRun(make_new_run_id(), request, _keys_of(request, ordered)) for request in requests]
 
 
@@ -133,10 +134,10 @@ def execute_planned(instance: dg.DagsterInstance, defs: dg.Definitions, planned:
     return None if result.success else failure_message(result)
 
 
-def refresh_corpus_now(instance: dg.DagsterInstance, defs: dg.Definitions) -> str | None:
+def refresh_corpus_now(instance: dg.DagsterInstance, defs: dg.Definitions, launcher: str) -> str | None:
     """Recompute the corpus tables; the failure message, or None when it succeeded."""
     result = defs.resolve_job_def(CORPUS_JOB_NAME).execute_in_process(
-        instance=instance, raise_on_error=False, run_config=QUIET
+        instance=instance, raise_on_error=False, run_config=QUIET, tags=launched_by(launcher)
     )
     return None if result.success else "corpus: " + failure_message(result)
 

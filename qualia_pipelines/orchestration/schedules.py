@@ -9,7 +9,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, TRANSCRIPT_ASSET
 from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, REPORT_ASSET
-from qualia_pipelines.orchestration.jobs import backup_job, prune_runs_job
+from qualia_pipelines.orchestration.jobs import backup_job, launched_by, prune_runs_job
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges, partition_statuses
 from qualia_pipelines.orchestration.resources import QualiaResource, current_settings
 from qualia_pipelines.orchestration.sensors import corpus_out_of_date, unfinished_runs
@@ -34,10 +34,10 @@ def processing_schedule(context: dg.ScheduleEvaluationContext, qualia: QualiaRes
     tick = context.scheduled_execution_time.strftime("%Y%m%dT%H%M")
     requests = []
     for first, last in contiguous_ranges(ordered, pending, qualia.batch_size):
-        tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+        tags = {**launched_by("schedule"), ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
         requests.append(dg.RunRequest(asset_selection=per_transcript, run_key=f"{tick}:{first}..{last}", tags=tags))
     if corpus_out_of_date(context.instance) and not unfinished_runs(context.instance):
-        requests.append(dg.RunRequest(asset_selection=corpus, run_key=f"{tick}:corpus"))
+        requests.append(dg.RunRequest(asset_selection=corpus, run_key=f"{tick}:corpus", tags=launched_by("schedule")))
     return requests  # while a drop runs, the corpus sensor refreshes after it
 
 

@@ -20,7 +20,7 @@ from qualia_pipelines.core.readers import check_file
 from qualia_pipelines.core.workers import SupervisedWorker, no_state
 from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, breaker_states
 from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, corpus_inputs
-from qualia_pipelines.orchestration.jobs import BACKUP_JOB_NAME, process_transcripts, refresh_corpus
+from qualia_pipelines.orchestration.jobs import BACKUP_JOB_NAME, launched_by, process_transcripts, refresh_corpus
 from qualia_pipelines.orchestration.partitions import (
     FIRST_RANGE_SIZE,
     TRANSCRIPTS,
@@ -93,6 +93,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) ->
             arrived,
             unreadable,
             qualia.batch_size,
+            "sensor",
             # Continuing a drop the last tick began: its first results are already on their way.
             first_size=qualia.batch_size if scan.waiting else FIRST_RANGE_SIZE,
         ),
@@ -158,25 +159,28 @@ def transcript_run_requests(
     arrived: dict[str, str],
     unreadable: set[str],
     batch_size: int,
+    launcher: str,
     first_size: int = FIRST_RANGE_SIZE,
 ) -> list[dg.RunRequest]:
-    """One run per range of readable neighbours (the first one small); one run per unreadable file."""
+    """One run per range of readable neighbours (the first one small); one run per unreadable file; each tagged
+    with what launched it."""
     requests = []
     readable = set(arrived) - unreadable
+    tags = launched_by(launcher)
     for first, last in contiguous_ranges(ordered, readable, batch_size, first_size):
         if first == last:
-            requests.append(dg.RunRequest(partition_key=first, run_key=f"{first}:{arrived[first][:16]}"))
+            requests.append(dg.RunRequest(partition_key=first, run_key=f"{first}:{arrived[first][:16]}", tags=tags))
         else:
             in_range = ordered[ordered.index(first) : ordered.index(last) + 1]
             fingerprint = hashlib.sha256("".join(arrived[k] for k in in_range).encode())  # all readable: a range
             requests.append(
                 dg.RunRequest(
                     run_key=f"{first}..{last}:{fingerprint.hexdigest()[:12]}",
-                    tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+                    tags={**tags, ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
                 )
             )
     for key in sorted(unreadable):
-        requests.append(dg.RunRequest(partition_key=key, run_key=f"{key}:{arrived[key][:16]}"))
+        requests.append(dg.RunRequest(partition_key=key, run_key=f"{key}:{arrived[key][:16]}", tags=tags))
     return requests
 
 
@@ -250,7 +254,9 @@ def corpus_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     busy = unfinished_runs(context.instance)
     if busy:
         return dg.SensorResult(skip_reason=f"waiting for {len(busy)} run(s) to finish before refreshing the corpus")
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"corpus-after-{newest_input}")])
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=f"corpus-after-{newest_input}", tags=launched_by("sensor"))]
+    )
 
 
 def corpus_out_of_date(instance: dg.DagsterInstance) -> bool:
