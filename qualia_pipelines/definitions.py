@@ -12,7 +12,13 @@ from qualia_pipelines.orchestration.corpus_assets import (
     sentiment_over_time,
     speaker_participation,
 )
-from qualia_pipelines.orchestration.jobs import backup_job, process_transcripts, prune_runs_job, refresh_corpus
+from qualia_pipelines.orchestration.jobs import (
+    backup_job,
+    process_transcripts,
+    prune_runs_job,
+    refresh_corpus,
+    scheduled_processing,
+)
 from qualia_pipelines.orchestration.resources import current_settings, registry_for, resources_for
 from qualia_pipelines.orchestration.schedules import backup_schedule, processing_schedule, run_retention_schedule
 from qualia_pipelines.orchestration.sensors import (
@@ -41,7 +47,7 @@ def definitions_for(settings: Settings) -> dg.Definitions:
     """Everything Dagster runs, bound to one set of settings (the API and `qualia run` pass their own)."""
     return dg.Definitions(
         assets=assets_for(registry_for(tuple(str(d) for d in settings.plugin_dirs))),
-        jobs=[process_transcripts, refresh_corpus, backup_job, prune_runs_job],
+        jobs=[process_transcripts, refresh_corpus, scheduled_processing, backup_job, prune_runs_job],
         schedules=[processing_schedule, backup_schedule, run_retention_schedule],
         sensors=[inbox_sensor, corpus_sensor, circuit_breaker_sensor, run_failure_alert_sensor],
         resources=resources_for(settings),

@@ -34,6 +34,17 @@ refresh_corpus = dg.define_asset_job(
 )
 
 
+SCHEDULED_JOB_NAME = "scheduled_processing"
+
+scheduled_processing = dg.define_asset_job(
+    SCHEDULED_JOB_NAME,
+    selection=dg.AssetSelection.all(),
+    executor_def=dg.in_process_executor,
+    description="What processing_schedule launches: ranges of transcripts missing outputs or changed since, and "
+    "the corpus tables when a transcript was materialized after them (each run selects its assets).",
+)
+
+
 @dg.op(
     description="Snapshot the Dagster storage, outputs and inbox into a verified archive; prune old archives.",
     out=dg.Out(dg.Nothing, description="The archive's path is in the output metadata (no IO manager involved)."),

@@ -9,7 +9,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, TRANSCRIPT_ASSET
 from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, REPORT_ASSET
-from qualia_pipelines.orchestration.jobs import backup_job, launched_by, prune_runs_job
+from qualia_pipelines.orchestration.jobs import backup_job, launched_by, prune_runs_job, scheduled_processing
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges, partition_statuses
 from qualia_pipelines.orchestration.resources import QualiaResource, current_settings
 from qualia_pipelines.orchestration.sensors import corpus_out_of_date, unfinished_runs
@@ -21,7 +21,7 @@ RETENTION_CRON = "0 3 * * *"
 @dg.schedule(
     name="processing_schedule",
     cron_schedule=current_settings().processing_cron,
-    target=dg.AssetSelection.all(),
+    job=scheduled_processing,
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Processes transcripts whose outputs are missing or older than their file, then refreshes the "
     "corpus tables.",
