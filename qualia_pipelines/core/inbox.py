@@ -29,13 +29,17 @@ class Observation:
     ctime_ns: int = 0
     device: int = 0
 
+    @classmethod
+    def of(cls, stat: os.stat_result) -> Observation:
+        return cls(stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_dev)
+
 
 def observe(folder: Path) -> dict[str, Observation]:
     """The look of every supported, non-hidden file below ``folder``, by path (in sorted order)."""
     seen: dict[str, Observation] = {}
     for path, stat in sorted(_files_below(folder)):
         if os.path.splitext(path)[1].lower() in SUPPORTED_EXTENSIONS:
-            seen[path] = Observation(stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_dev)
+            seen[path] = Observation.of(stat)
     return seen
 
 

@@ -3,7 +3,6 @@
 from collections.abc import Mapping
 
 import dagster as dg
-from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from dagster._core.storage.partition_status_cache import AssetPartitionStatus
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
@@ -12,7 +11,7 @@ from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, REPORT_A
 from qualia_pipelines.orchestration.jobs import backup_job, launched_by, prune_runs_job, scheduled_processing
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges, partition_statuses
 from qualia_pipelines.orchestration.resources import QualiaResource, current_settings
-from qualia_pipelines.orchestration.sensors import corpus_out_of_date, unfinished_runs
+from qualia_pipelines.orchestration.sensors import corpus_out_of_date, observed_data_version, unfinished_runs
 
 BACKUP_CRON = "0 2 * * *"
 RETENTION_CRON = "0 3 * * *"
@@ -41,15 +40,6 @@ def processing_schedule(context: dg.ScheduleEvaluationContext, qualia: QualiaRes
     return requests  # while a drop runs, the corpus sensor refreshes after it
 
 
-def _in_progress_partitions(instance: dg.DagsterInstance, qualia: QualiaResource, ordered: list[str]) -> set[str]:
-    """Partitions a queued or running run already plans to materialize: asking again would process them twice."""
-    busy: set[str] = set()
-    for asset in per_transcript_assets(qualia):
-        statuses = partition_statuses(instance, asset, ordered)
-        busy |= {key for key, status in statuses.items() if status == AssetPartitionStatus.IN_PROGRESS}
-    return busy
-
-
 def per_transcript_assets(qualia: QualiaResource) -> list[str]:
     return [TRANSCRIPT_ASSET, *qualia.registry().plugins, REPORT_ASSET]
 
@@ -69,6 +59,7 @@ def pending_partitions(
     for asset in per_transcript_assets(qualia):
         complete &= instance.get_materialized_partitions(dg.AssetKey(asset))
     pending = set(ordered) - complete
+    statuses = {asset: partition_statuses(instance, asset, ordered) for asset in per_transcript_assets(qualia)}
     observed = instance.get_latest_storage_id_by_partition(
         dg.AssetKey(INBOX_FILE_ASSET), dg.DagsterEventType.ASSET_OBSERVATION
     )
@@ -78,22 +69,34 @@ def pending_partitions(
     seen_since = [key for key in complete if key in observed and key in parsed and observed[key] > parsed[key]]
     pending |= {key for key in seen_since if _changed_since(instance, key, parsed[key])}
     if not retry_failed:
-        pending -= failed_as_they_are(instance, qualia, pending, observed)
-    return pending - _in_progress_partitions(instance, qualia, ordered)
+        pending -= failed_as_they_are(instance, statuses, pending, observed)
+    in_progress = {
+        key
+        for found in statuses.values()
+        for key, status in found.items()
+        if status == AssetPartitionStatus.IN_PROGRESS
+    }
+    return pending - in_progress  # a queued or running run will process these: asking again would do it twice
 
 
 def failed_as_they_are(
-    instance: dg.DagsterInstance, qualia: QualiaResource, keys: set[str], observed: Mapping[str, int]
+    instance: dg.DagsterInstance,
+    statuses: Mapping[str, Mapping[str, AssetPartitionStatus]],
+    keys: set[str],
+    observed: Mapping[str, int],
 ) -> set[str]:
-    """Of ``keys``, the transcripts whose last attempt failed and whose file has not changed since."""
+    """Of ``keys``, the transcripts whose last attempt failed (``statuses``: per asset, per partition) and
+    whose file has not changed since."""
     failed: dict[str, int] = {}  # key -> storage id of the failed attempt's plan
-    for asset in per_transcript_assets(qualia):
-        statuses = partition_statuses(instance, asset, sorted(keys))
+    for asset, found in statuses.items():
+        failed_keys = [key for key, status in found.items() if status == AssetPartitionStatus.FAILED and key in keys]
+        if not failed_keys:
+            continue
         planned = instance.get_latest_storage_id_by_partition(
             dg.AssetKey(asset), dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
         )
-        for key, status in statuses.items():
-            if status == AssetPartitionStatus.FAILED and key in planned:
+        for key in failed_keys:
+            if key in planned:
                 failed[key] = max(failed.get(key, 0), planned[key])
     return {
         key
@@ -102,20 +105,15 @@ def failed_as_they_are(
     }
 
 
-def _changed_since(instance: dg.DagsterInstance, key: str, parsed_id: int) -> bool:
-    """Whether the file's content hash now differs from the one last observed before it was parsed (a file
-    touched or copied over with the same content is observed again, with the same hash)."""
+def _changed_since(instance: dg.DagsterInstance, key: str, since_id: int) -> bool:
+    """Whether the file's content hash now differs from the one last observed before event ``since_id`` (a
+    file touched or copied over with the same content is observed again, with the same hash)."""
     inbox_file = dg.AssetKey(INBOX_FILE_ASSET)
     now = instance.fetch_observations(dg.AssetRecordsFilter(inbox_file, asset_partitions=[key]), limit=1).records
     then = instance.fetch_observations(
-        dg.AssetRecordsFilter(inbox_file, asset_partitions=[key], before_storage_id=parsed_id), limit=1
+        dg.AssetRecordsFilter(inbox_file, asset_partitions=[key], before_storage_id=since_id), limit=1
     ).records
-    return not then or _data_version(now[0]) != _data_version(then[0])
-
-
-def _data_version(record: dg.EventLogRecord) -> str | None:
-    observation = record.asset_observation
-    return observation.tags.get(DATA_VERSION_TAG) if observation else None
+    return not then or observed_data_version(now[0]) != observed_data_version(then[0])
 
 
 backup_schedule = dg.ScheduleDefinition(

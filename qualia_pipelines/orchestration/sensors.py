@@ -54,9 +54,10 @@ def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) ->
     keys = {path: partition_key(qualia.inbox_dir, Path(path)) for path in looked}
     recorded = recorded_files(context.instance, set(keys.values()))
     # Recorded as they are (by an earlier look, `qualia run`, the API): nothing to wait for or read.
-    known = [path for path, key in keys.items() if key in recorded and recorded[key].look == looked[path]]
-    ready = settled(scan.pending, {path: look for path, look in looked.items() if path not in set(known)})
-    pending = {path: look for path, look in looked.items() if path not in set(known) | set(ready)}
+    known = {path for path, key in keys.items() if key in recorded and recorded[key].look == looked[path]}
+    ready = settled(scan.pending, {path: look for path, look in looked.items() if path not in known})
+    not_waiting = known | set(ready)
+    pending = {path: look for path, look in looked.items() if path not in not_waiting}
     growing = len(pending)
     seen: dict[str, Known] = {}  # partition key -> what was found, for files read now
     arrived: dict[str, str] = {}  # partition key -> digest, for new or changed files
@@ -137,11 +138,16 @@ def recorded_files(instance: dg.DagsterInstance, keys: set[str]) -> dict[str, Kn
         chunk = ids[start : start + _QUERY_CHUNK]
         records = instance.fetch_observations(dg.AssetRecordsFilter(asset_key, storage_ids=chunk), limit=len(chunk))
         for record in records.records:
-            observation = record.asset_observation
-            digest = observation.tags.get(DATA_VERSION_TAG) if observation else None
-            if digest and record.partition_key:
-                found[record.partition_key] = Known(_recorded_look(observation.metadata), digest)
+            digest = observed_data_version(record)
+            if digest and record.partition_key and record.asset_observation:
+                found[record.partition_key] = Known(_recorded_look(record.asset_observation.metadata), digest)
     return found
+
+
+def observed_data_version(record: dg.EventLogRecord) -> str | None:
+    """The data version (an inbox file's content hash) an observation record carries."""
+    observation = record.asset_observation
+    return observation.tags.get(DATA_VERSION_TAG) if observation else None
 
 
 _QUERY_CHUNK = 500
@@ -299,7 +305,7 @@ def record_arrivals(
             stat = path.stat()
         except OSError:
             continue
-        look = Observation(stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_dev)
+        look = Observation.of(stat)
         digest = _sha256(path)
         if digest is None:
             continue
