@@ -46,6 +46,7 @@ bench: setup
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/adversarial.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/sentiment.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache

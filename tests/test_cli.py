@@ -189,7 +189,10 @@ def test_export_to_csv_parquet_and_json(samples: dict[str, Path], tmp_path: Path
     )
     assert pd.read_parquet(tmp_path / "all.parquet").set_index("key").loc["clientes", "value"] == 3
     missing = qualia("export", saved, "-t", "nothing")
-    assert missing.exit_code == 1 and "no table 'nothing' (available: top_words, word_frequencies" in missing.stderr
+    assert (
+        missing.exit_code == 1
+        and "no table 'nothing' (available: top_words, removed_stop_words, word_frequencies" in missing.stderr
+    )
 
 
 def test_parquet_tables_keep_every_column_and_refuse_mixed_types_clearly(tmp_path: Path) -> None:
@@ -251,4 +254,4 @@ def test_qualia_is_an_installed_command(samples: dict[str, Path]) -> None:
         timeout=60,
     )
     assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout)["values"]["sentiment"]["engine"] == "textblob-pattern"
+    assert json.loads(run.stdout)["values"]["sentiment"]["engine"] == "vader+textblob"

@@ -89,7 +89,7 @@ def test_materializing_a_partition_runs_every_plugin_and_writes_outputs(
     assert result.success
     outputs = inbox.parent / "outputs"
     words = json.loads((outputs / "word_frequency" / "weekly_sync_pt.vtt.json").read_text())["values"]
-    assert words["top_words"][0] == {"word": "clientes", "count": 3, "share": pytest.approx(3 / 122, abs=1e-5)}
+    assert words["top_words"][0] == {"word": "clientes", "count": 3, "share": pytest.approx(3 / 112, abs=1e-5)}
     top = pd.read_parquet(outputs / "word_frequency" / "tables" / "weekly_sync_pt.vtt.top_words.parquet")
     assert top.to_dict("records") == words["top_words"]
     tables = outputs / "teams_cleaner" / "tables"
@@ -220,7 +220,7 @@ def test_corpus_assets_and_reports(instance: dg.DagsterInstance, inbox: Path) ->
     assert top["word"] == "clientes"
     over_time = pd.read_parquet(outputs / "sentiment_over_time" / "all.parquet")
     assert len(over_time) == 4 and over_time.iloc[0]["transcript"] == "planning_en.docx"  # dated 2026-11-03
-    assert set(over_time["engine"]) == {"leia", "textblob-pattern"}
+    assert set(over_time["engine"]) == {"leia", "vader+textblob"}
     people = pd.read_parquet(outputs / "speaker_participation" / "all.parquet").set_index("speaker")
     assert people.loc["Priya Raman", "meetings"] == 1 and people.loc["Sam Okafor", "words"] > 0
     page = (outputs / "report" / "weekly_sync_pt.vtt.html").read_text(encoding="utf-8")

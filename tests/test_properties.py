@@ -15,7 +15,7 @@ from qualia_pipelines.core.readers import TranscriptError, transcript_from_bytes
 from qualia_pipelines.core.readers.cues import _parse_cue_blocks, _tagged_voice_and_text, _teams_cues, _voice_and_text
 from qualia_pipelines.core.readers.plaintext import _parsed_lines, _speaker_line
 from qualia_pipelines.core.readers.speakers import looks_like_name, prefix_label, speaker_labels, without_annotations
-from qualia_pipelines.core.text import _WORD_EDGES, WORD_PATTERN, split_sentences, word_counts
+from qualia_pipelines.core.text import _WORD_EDGES, WORD_PATTERN, word_counts
 from qualia_pipelines.core.transcript import Segment
 from tests.conftest import FIXTURES
 
@@ -29,14 +29,6 @@ def test_any_bytes_either_parse_or_raise_a_transcript_error(data: bytes, extensi
         assert str(error).startswith(f"fuzz{extension}: ")
     else:
         assert transcript.segments and all(segment.text for segment in transcript.segments)
-
-
-@settings(max_examples=200, deadline=None)
-@given(text=st.text(max_size=500))
-def test_text_helpers_never_lose_words(text: str) -> None:
-    assert sum(len(WORD_PATTERN.findall(sentence)) for sentence in split_sentences(text)) == len(
-        WORD_PATTERN.findall(text)
-    )
 
 
 _TOKEN_PIECES = st.sampled_from(

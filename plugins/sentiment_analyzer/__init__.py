@@ -1,9 +1,10 @@
 """sentiment_analyzer: polarity per utterance, per speaker and for the meeting.
 
-Units are utterances; a long utterance is split into sentences by a rule-based
-splitter and scored per sentence, then averaged by words, because lexicon
-analyzers (VADER/LeIA above all) saturate on paragraphs. A language without an
-engine gets a record that says so (``available: false``), never an English score.
+Units are utterances, scored whole: on labelled data (bench/sentiment.py) one score
+per utterance beat averaging its sentences. One-word replies ("Ótimo!", "Yeah!")
+count here even though the cleaner keeps them out of word statistics. A language
+without an engine gets a record that says so (``available: false``), never an
+English score.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import statistics
 from collections.abc import Mapping
 from typing import Any
 
-from qualia_plugins.sentiment_analyzer.engines import ENGINE_NAMES, Score, scorer_for
+from qualia_plugins.sentiment_analyzer.engines import ENGINES, Scorer, scorer_for
 from qualia_plugins.word_frequency import document_segments
 
 from qualia_pipelines.core.contract import Parameter, Plugin
-from qualia_pipelines.core.text import UNDETERMINED, detect_language, language_name, split_sentences
+from qualia_pipelines.core.text import UNDETERMINED, detect_language, language_name
 
 _EXAMPLES = 3
 LABELS = ("positive", "neutral", "negative")
@@ -27,10 +28,12 @@ def run(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     segments = document_segments(document, "sentiment_analyzer")
     language = sentiment_language(params["language"], document, segments)
     threshold = params["polarity_threshold"]
-    if language not in ENGINE_NAMES:
+    if language not in ENGINES:
         return {"sentiment": unavailable_sentiment(language, threshold)}
-    scorer = scorer_for(language)
-    scored = [scored_segment(segment, scorer, threshold) for segment in segments if segment["text"].strip()]
+    engine = params[f"{language}_engine"]
+    scorer = scorer_for(language, engine)
+    utterances = in_meeting_order([*segments, *short_utterances(document)])
+    scored = [scored_segment(segment, scorer, threshold) for segment in utterances if segment["text"].strip()]
     polarity = weighted_mean([(row["polarity"], row["words"]) for row in scored])
     subjectivities = [(row["subjectivity"], row["words"]) for row in scored if row["subjectivity"] is not None]
     positives = sorted((r for r in scored if r["label"] == "positive"), key=lambda r: -r["polarity"])
@@ -43,7 +46,7 @@ def run(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
             "polarity": round(polarity, 4),
             "subjectivity": round(weighted_mean(subjectivities), 4) if subjectivities else None,
             "sentiment_label": label_for(polarity, threshold),
-            "engine": ENGINE_NAMES[language],
+            "engine": engine,
             "language": language,
             "threshold": threshold,
             "statistics": polarity_statistics(scored),
@@ -65,9 +68,20 @@ def sentiment_language(requested: str, document: Mapping[str, Any], segments: li
     return language
 
 
+def short_utterances(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The replies the cleaner kept out of word statistics ("Ótimo!"): they still say how people feel."""
+    short = document.get("short_utterances") or []
+    return [row for row in short if isinstance(row, Mapping) and isinstance(row.get("text"), str)]
+
+
+def in_meeting_order(utterances: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """By start time where there is one (a stable sort keeps untimed ones in reading order)."""
+    return sorted(utterances, key=lambda row: (row.get("start") is None, row.get("start") or 0.0))
+
+
 def unavailable_sentiment(language: str, threshold: float) -> dict[str, Any]:
     """The record for a language no engine scores: the same fields, no figures, and a note saying why."""
-    engines = " and ".join(language_name(code) for code in ENGINE_NAMES)
+    engines = " and ".join(language_name(code) for code in ENGINES)
     return {
         "available": False,
         "note": f"sentiment not available for {language_name(language)} ({language}): engines exist for {engines}",
@@ -85,20 +99,17 @@ def unavailable_sentiment(language: str, threshold: float) -> dict[str, Any]:
     }
 
 
-def scored_segment(segment: Mapping[str, Any], scorer: Any, threshold: float) -> dict[str, Any]:
-    sentences = split_sentences(segment["text"]) or [segment["text"]]
-    scores: list[tuple[Score, int]] = [(scorer(sentence), len(sentence.split())) for sentence in sentences]
-    polarity = weighted_mean([(score.polarity, words) for score, words in scores])
-    subjective = [(score.subjectivity, words) for score, words in scores if score.subjectivity is not None]
+def scored_segment(segment: Mapping[str, Any], scorer: Scorer, threshold: float) -> dict[str, Any]:
+    score = scorer(segment["text"])
     return {
         "speaker": segment.get("speaker"),
         "start": segment.get("start"),
         "end": segment.get("end"),
         "text": segment["text"],
-        "words": sum(words for _, words in scores),
-        "polarity": round(polarity, 4),
-        "subjectivity": round(weighted_mean(subjective), 4) if subjective else None,
-        "label": label_for(polarity, threshold),
+        "words": len(segment["text"].split()),
+        "polarity": round(score.polarity, 4),
+        "subjectivity": None if score.subjectivity is None else round(score.subjectivity, 4),
+        "label": label_for(score.polarity, threshold),
     }
 
 
@@ -153,9 +164,10 @@ def speaker_sentiment(scored: list[dict[str, Any]], threshold: float) -> list[di
 plugin = Plugin(
     id="sentiment_analyzer",
     kind="analyzer",
-    version="1.1.0",
-    description="Sentiment per utterance, speaker and meeting: TextBlob (English) and LeIA (Portuguese), "
-    "picked by the detected language; other languages get a clear 'not available'.",
+    version="2.0.0",
+    description="Sentiment per utterance, speaker and meeting, by a lexicon engine per language (LeIA's lexicon "
+    "for Portuguese, VADER's and TextBlob's for English) with negation, emoji and contrast rules; "
+    "other languages get a clear 'not available'.",
     requires=("cleaned_document",),
     provides=("sentiment",),
     run=run,
@@ -165,13 +177,17 @@ plugin = Plugin(
             "choice",
             "auto",
             "Language of the analyzer; auto uses the detected language.",
-            choices=("auto", "pt", "en"),
+            choices=("auto", *ENGINES),
+        ),
+        *(
+            Parameter(f"{language}_engine", "choice", engine.default, engine.description, choices=engine.choices)
+            for language, engine in ENGINES.items()
         ),
         Parameter(
             "polarity_threshold",
             "float",
-            0.1,
-            "Polarity beyond ±threshold is positive/negative.",
+            0.05,
+            "Polarity beyond ±threshold is positive/negative (0.05 is VADER's and the benchmark's rule).",
             minimum=0.0,
             maximum=1.0,
         ),

@@ -36,6 +36,7 @@ def run(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
             "source": transcript.source,
             "language": transcript.language,
             "segments": [segment_record(s) for s in segments],
+            "short_utterances": [segment_record(s) for s in short],
             "text": rendered_text(segments, with_timestamps=not params["remove_timestamps"]),
         },
         "speakers": speakers,
@@ -134,7 +135,7 @@ def speaker_texts(segments: list[Segment]) -> dict[str, str]:
 plugin = Plugin(
     id="teams_cleaner",
     kind="document",
-    version="1.2.0",
+    version="1.3.0",
     description="Cleans a transcript: drops system messages and fillers, unifies speaker names, "
     "merges turns, and measures participation and transcript quality.",
     requires=(TRANSCRIPT_KEY,),

@@ -11,6 +11,7 @@ from qualia_pipelines.core.contract import Parameter, Plugin, PluginInputError
 from qualia_pipelines.core.text import (
     UNDETERMINED,
     detect_language,
+    maintained_stop_words,
     normalise_quotes,
     stop_word_languages,
     stop_words,
@@ -26,6 +27,7 @@ def run(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     total_tokens = sum(counts.values())
     kept = kept_words(counts, language, params)
     ordered = dict(ranked(kept))
+    removed = removed_stop_words(counts, language, params)
     counted = sum(ordered.values())
     top = [
         {"word": word, "count": count, "share": round(count / counted, 6)}
@@ -43,6 +45,11 @@ def run(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         "hapax_legomena": sum(1 for count in ordered.values() if count == 1),
         "language": language,
         "speaker_frequencies": by_speaker,
+        "removed_stop_words": [
+            {"word": word, "count": count, "list": stop_word_list(word, language)}
+            for word, count in ranked(removed)[: params["max_words"]]
+        ],
+        "removed_tokens": sum(removed.values()),
     }
 
 
@@ -87,6 +94,24 @@ def kept_words(counts: Counter[str], language: str, params: Mapping[str, Any]) -
     return kept
 
 
+def removed_stop_words(counts: Counter[str], language: str, params: Mapping[str, Any]) -> dict[str, int]:
+    """How often each stop word was taken out (folded like the kept words): what the counts leave unsaid."""
+    if not params["remove_stopwords"] or language == UNDETERMINED:
+        return {}
+    stops = stop_words(language)
+    removed: dict[str, int] = {}
+    for word, count in counts.items():
+        lowered = normalise_quotes(word).lower()
+        if len(word) >= params["min_word_length"] and lowered in stops:
+            removed[lowered] = removed.get(lowered, 0) + count
+    return removed
+
+
+def stop_word_list(word: str, language: str) -> str:
+    """Which list removed ``word``: the maintained one or Qualia's conversational one."""
+    return "stop-words" if word in maintained_stop_words(language) else "conversational"
+
+
 def ranked(counts: Mapping[str, int]) -> list[tuple[str, int]]:
     """Most frequent first, ties alphabetically: two sorts on C keys (the second is stable)."""
     return sorted(sorted(counts.items()), key=itemgetter(1), reverse=True)
@@ -108,7 +133,7 @@ def speaker_frequencies(
 plugin = Plugin(
     id="word_frequency",
     kind="analyzer",
-    version="1.1.0",
+    version="1.2.0",
     description="Counts words (Unicode-aware, stop words removed for the language) overall and per speaker.",
     requires=("cleaned_document",),
     provides=(
@@ -120,6 +145,8 @@ plugin = Plugin(
         "hapax_legomena",
         "language",
         "speaker_frequencies",
+        "removed_stop_words",
+        "removed_tokens",
     ),
     run=run,
     parameters=(

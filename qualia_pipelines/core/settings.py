@@ -230,5 +230,5 @@ parameters:               # default parameters per plugin
   word_frequency:
     max_words: 100
   sentiment_analyzer:
-    polarity_threshold: 0.1
+    polarity_threshold: 0.05
 """

@@ -21,11 +21,25 @@ UNDETERMINED = "und"
 WORD_PATTERN = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 """Unicode words: letters with inner apostrophes/hyphens ("não", "ação", "don't", "bem-vindo")."""
 
-_FILLERS: dict[str, frozenset[str]] = {
-    "pt": frozenset({"hum", "hmm", "ah", "ahn", "aham", "uhum", "né", "tá", "ok", "okay", "tipo", "então"}),
-    "en": frozenset({"uh", "um", "uhm", "hmm", "mm", "ah", "ok", "okay", "yeah", "yep", "gonna"}),
-    "es": frozenset({"eh", "em", "mmm", "ah", "ok", "vale", "pues", "bueno"}),
+CONVERSATIONAL_WORDS: dict[str, frozenset[str]] = {
+    # Removed with the maintained list (the `stop-words` package), holding only words it lacks. That list is
+    # written for prose; speech adds fillers and backchannels, discourse markers, light verbs of speech
+    # ("deu", "bora", "gonna") and function words the prose list lacks ("ainda", "tudo"). Each word here led
+    # or crowded the top words of real meetings (samples/, ../shared/corpora/transcripts-public) without
+    # saying what a meeting was about.
+    "pt": frozenset(
+        {"hum", "hmm", "ah", "ahn", "aham", "uhum", "né", "tá", "tô", "ok", "okay", "aí", "daí"}
+        | {"assim", "olha", "beleza", "certo", "enfim", "gente", "sim", "bora", "vamos", "vai", "vou"}
+        | {"deu", "dá", "ficou", "fica", "tava", "pro", "pros", "pras", "acho", "achei", "sabe", "sei", "coisa"}
+        | {"coisas", "ainda", "algum", "alguma", "algumas", "bastante", "tudo", "lá", "cá", "vez"}
+    ),
+    "en": frozenset(
+        {"uh", "uhm", "hmm", "mhm", "hey", "alright", "yeah", "yep", "yup"}
+        | {"nope", "gonna", "wanna", "gotta", "kinda", "sorta", "basically", "literally", "stuff", "guess", "lot"}
+    ),
+    "es": frozenset({"eh", "em", "mmm", "ah", "ajá", "ok", "vale", "tipo", "osea", "mira", "oye", "digamos", "cosa"}),
 }
+"""Qualia's conversational stop words, by language (see the README's notes on the analysis)."""
 _LANGUAGE_HINT_CHARS = {"pt": "ãõç", "es": "ñ¿¡"}
 _MIN_STOPWORD_EVIDENCE = 8
 _MIN_WORDS_FOR_ANY_LANGUAGE = 20
@@ -35,10 +49,6 @@ other language for any of 7,000 labelled pt/en reviews, tweets and dialogue line
 meetings correctly."""
 _DECISIVE_RATIO = 1.5
 _SAMPLE_CHARS = 20_000
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-ZÀ-ÖØ-Þ0-9¿¡])")
-_ABBREVIATIONS = frozenset(
-    {"sr", "sra", "dr", "dra", "prof", "profa", "mr", "mrs", "ms", "st", "vs", "etc", "e.g", "i.e", "ex", "p.ex"}
-)
 
 
 # Characters outside WORD_PATTERN's letters that often wrap a word ("(sim),", "“ok”"). Stripping them off a
@@ -78,13 +88,18 @@ def stop_word_languages() -> tuple[str, ...]:
 
 @lru_cache(maxsize=64)
 def stop_words(language: str) -> frozenset[str]:
-    """Maintained stop words for ``language`` plus conversational fillers (none for an unlisted language)."""
+    """Maintained stop words for ``language`` plus Qualia's conversational ones (none for an unlisted language)."""
+    return maintained_stop_words(language) | CONVERSATIONAL_WORDS.get(language, frozenset())
+
+
+@lru_cache(maxsize=64)
+def maintained_stop_words(language: str) -> frozenset[str]:
+    """The `stop-words` package's list for ``language``, lower-cased with straight quotes."""
     if language not in stop_word_languages():
         return frozenset()
     from stop_words import get_stop_words
 
-    listed = {normalise_quotes(word.lower()) for word in get_stop_words(language)}
-    return frozenset(listed | _FILLERS.get(language, frozenset()))
+    return frozenset(normalise_quotes(word.lower()) for word in get_stop_words(language))
 
 
 def language_name(code: str) -> str:
@@ -148,23 +163,6 @@ def _identifier() -> Any:
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-
-
-def split_sentences(text: str) -> list[str]:
-    """Rule-based sentence split that keeps abbreviations such as "Dr." and "Sra." intact."""
-    pieces = _SENTENCE_END.split(text.strip())
-    sentences: list[str] = []
-    for piece in pieces:
-        if sentences and _ends_with_abbreviation(sentences[-1]):
-            sentences[-1] = f"{sentences[-1]} {piece}"
-        elif piece.strip():
-            sentences.append(piece.strip())
-    return sentences
-
-
-def _ends_with_abbreviation(sentence: str) -> bool:
-    last = sentence.rsplit(" ", 1)[-1].rstrip(".").lower()
-    return last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha())
 
 
 def fold_accents(text: str) -> str:
