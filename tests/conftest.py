@@ -21,7 +21,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
-from dagster._core.storage.defs_state.base import DefsStateStorage
+from dagster._core.storage.defs_state.base import DefsStateStorage  # listed in orchestration/dagster_private.py
 
 from qualia_pipelines.core.engine import Engine
 from tests.postgres import PostgresServer, postgres_bin_dir, started_cluster

@@ -14,9 +14,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.storage.dagster_run import DagsterRunStatus
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG as RANGE_END
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as RANGE_START
 from typer.testing import CliRunner
 
 from qualia_pipelines.cli import app
@@ -32,6 +29,8 @@ from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.definitions import definitions_for
 from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, transcript
 from qualia_pipelines.orchestration.corpus_assets import report
+from qualia_pipelines.orchestration.dagster_private import ASSET_PARTITION_RANGE_END_TAG as RANGE_END
+from qualia_pipelines.orchestration.dagster_private import ASSET_PARTITION_RANGE_START_TAG as RANGE_START
 from qualia_pipelines.orchestration.jobs import backup_job
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files
 from qualia_pipelines.orchestration.resources import QualiaIOManager, QualiaResource, registry_for
@@ -308,7 +307,7 @@ def test_processing_schedule_leaves_partitions_an_unfinished_run_will_process(pr
         instance.add_dynamic_partitions(TRANSCRIPTS.name, keys)
         process = definitions_for(Settings(data_dir=data)).resolve_job_def("process_transcripts")
         instance.create_run_for_job(  # a run the sensor requested, not finished yet (queued, starting or running)
-            process, status=DagsterRunStatus.NOT_STARTED, tags={"dagster/partition": "weekly_sync_pt.vtt"}
+            process, status=dg.DagsterRunStatus.NOT_STARTED, tags={"dagster/partition": "weekly_sync_pt.vtt"}
         )
         requests = schedule_tick(
             processing_schedule,

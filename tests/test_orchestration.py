@@ -9,14 +9,13 @@ import shutil
 import subprocess
 import textwrap
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 import pytest
-from dagster._core.storage.dagster_run import DagsterRunStatus as RunStatus
-from dagster._core.utils import make_new_run_id
 from qualia_plugins.sentiment_analyzer import plugin as sentiment_plugin
 
 from qualia_pipelines.core.alerts import AlertError, signature
@@ -37,6 +36,7 @@ from qualia_pipelines.orchestration.sensors import (
 from tests.conftest import SAMPLES, digest, sensor_tick
 from tests.receiver import Received, receiver
 
+RunStatus = dg.DagsterRunStatus
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
@@ -259,11 +259,11 @@ def test_corpus_sensor_refreshes_once_a_drop_is_processed_and_nothing_is_running
     assert tick().skip_reason.skip_message.startswith("no transcript processed")
     instance.add_dynamic_partitions(TRANSCRIPTS.name, ["retro_pt.txt"])
     assert materialize(instance, inbox, "retro_pt.txt").success
-    waiting = dg.DagsterRun(job_name="process_transcripts", run_id=make_new_run_id(), status=RunStatus.NOT_STARTED)
+    waiting = dg.DagsterRun(job_name="process_transcripts", run_id=str(uuid.uuid4()), status=RunStatus.NOT_STARTED)
     instance.add_run(waiting)  # created by the sensor, not yet launched: the corpus waits for it too
     assert tick().skip_reason.skip_message.startswith("waiting for 1 run(s)")
     instance.report_run_canceled(waiting)
-    running = dg.DagsterRun(job_name="process_transcripts", run_id=make_new_run_id(), status=RunStatus.STARTED)
+    running = dg.DagsterRun(job_name="process_transcripts", run_id=str(uuid.uuid4()), status=RunStatus.STARTED)
     instance.add_run(running)
     assert tick().skip_reason.skip_message.startswith("waiting for 1 run(s)")
     instance.report_run_failed(running)

@@ -26,14 +26,18 @@ from typing import Any
 
 import yaml
 from dagster import DagsterInstance
-from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS
-from dagster._core.events.log import EventLogEntry
-from dagster._core.instance.ref import InstanceRef
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
-from dagster._core.storage.sqlalchemy_compat import db_result
-from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
-from dagster._serdes import ConfigurableClassData
 from filelock import FileLock
+
+from qualia_pipelines.orchestration.dagster_private import (
+    ASSET_CHECK_EVENTS,
+    ASSET_EVENTS,
+    ConfigurableClassData,
+    DagsterSqliteStorage,
+    EventLogEntry,
+    InstanceRef,
+    SqliteEventLogStorage,
+    db_result,
+)
 
 BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"
 EVENT_BATCH_SIZE = 200

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.partition_status_cache import AssetPartitionStatus
+from dagster import AssetPartitionStatus
 
 from qualia_pipelines.core.inbox import observe
 from qualia_pipelines.core.naming import transcript_key

@@ -5,17 +5,20 @@ calling process on the given instance, so the runs and materializations show
 up in the Dagster UI like any other.
 """
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import yaml
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-from dagster._core.utils import make_new_run_id
 
 from qualia_pipelines.core.contract import QualiaError
 from qualia_pipelines.core.storage import write_text_atomic
+from qualia_pipelines.orchestration.dagster_private import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 from qualia_pipelines.orchestration.instance import INSTANCE_CLASS
 from qualia_pipelines.orchestration.jobs import CORPUS_JOB_NAME, PROCESS_JOB_NAME, launched_by
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
@@ -111,7 +114,7 @@ def planned_runs(
     wanted = set(files) if process_all else pending & set(files)
     hashes = {key: arrived.get(key, "") for key in wanted}
     requests = transcript_run_requests(ordered, hashes, unreadable & wanted, qualia.batch_size, launcher)
-    return [PlannedRun(make_new_run_id(), request, _keys_of(request, ordered)) for request in requests]
+    return [PlannedRun(str(uuid.uuid4()), request, _keys_of(request, ordered)) for request in requests]
 
 
 def _keys_of(request: dg.RunRequest, ordered: list[str]) -> tuple[str, ...]:

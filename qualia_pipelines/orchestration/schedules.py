@@ -3,11 +3,14 @@
 from collections.abc import Mapping
 
 import dagster as dg
-from dagster._core.storage.partition_status_cache import AssetPartitionStatus
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster import AssetPartitionStatus
 
 from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, TRANSCRIPT_ASSET
 from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, REPORT_ASSET
+from qualia_pipelines.orchestration.dagster_private import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 from qualia_pipelines.orchestration.jobs import backup_job, launched_by, prune_runs_job, scheduled_processing
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges, partition_statuses
 from qualia_pipelines.orchestration.resources import QualiaResource, current_settings

@@ -9,9 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.data_version import DATA_VERSION_TAG
-from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from qualia_pipelines.core.alerts import Alert
 from qualia_pipelines.core.contract import QualiaError
@@ -20,6 +17,12 @@ from qualia_pipelines.core.readers import check_file
 from qualia_pipelines.core.workers import SupervisedWorker, no_state
 from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, breaker_states
 from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, corpus_inputs
+from qualia_pipelines.orchestration.dagster_private import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    DATA_VERSION_TAG,
+    NOT_FINISHED_STATUSES,
+)
 from qualia_pipelines.orchestration.jobs import BACKUP_JOB_NAME, launched_by, process_transcripts, refresh_corpus
 from qualia_pipelines.orchestration.partitions import (
     FIRST_RANGE_SIZE,

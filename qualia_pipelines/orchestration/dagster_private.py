@@ -1,0 +1,50 @@
+"""Every private Dagster name Qualia uses, in one place, with the test that guards each.
+
+Dagster's public API has no equivalent for these. Qualia pins Dagster below its next minor
+release (pyproject.toml) and installs from requirements.lock, so a fresh install gets the
+version these were tested on; an upgrade (`make lock`, README "Upgrading dependencies") runs
+the guarding tests before anything else.
+
+Each name, why Qualia needs it, and the tests that break first if it moves:
+
+- ``DATA_VERSION_TAG``: the inbox observation's data version, read back per partition
+  (test_orchestration: the ``test_inbox_sensor_*`` tests).
+- ``NOT_FINISHED_STATUSES``: the corpus refresh waits for unfinished runs
+  (test_orchestration::test_corpus_sensor_refreshes_once_a_drop_is_processed_and_nothing_is_running).
+- ``ASSET_PARTITION_RANGE_START_TAG``, ``ASSET_PARTITION_RANGE_END_TAG``: range runs, one run for many
+  transcripts, launched and read back (test_orchestration, test_ops).
+- ``ASSET_EVENTS``, ``ASSET_CHECK_EVENTS``, ``EventLogEntry``: which events the batching event log writes
+  in one transaction (test_instance).
+- ``SqliteEventLogStorage``, ``DagsterSqliteStorage``, ``db_result``: the batching SQLite storage subclasses
+  them (instance.py; test_instance, test_deployment).
+- ``InstanceRef``, ``ConfigurableClassData``: the instance class that selects that storage from
+  dagster.yaml (test_instance, test_deployment).
+- ``DefsStateStorage``, in tests/conftest.py only: asserts that no instance or sensor context is left open
+  between tests.
+"""
+
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
+from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS
+from dagster._core.events.log import EventLogEntry
+from dagster._core.instance.ref import InstanceRef
+from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.sqlalchemy_compat import db_result
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._serdes import ConfigurableClassData
+
+__all__ = [
+    "ASSET_CHECK_EVENTS",
+    "ASSET_EVENTS",
+    "ASSET_PARTITION_RANGE_END_TAG",
+    "ASSET_PARTITION_RANGE_START_TAG",
+    "DATA_VERSION_TAG",
+    "NOT_FINISHED_STATUSES",
+    "ConfigurableClassData",
+    "DagsterSqliteStorage",
+    "EventLogEntry",
+    "InstanceRef",
+    "SqliteEventLogStorage",
+    "db_result",
+]
