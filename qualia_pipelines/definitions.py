@@ -1,5 +1,8 @@
 """The one Dagster Definitions object (loaded by workspace.yaml and [tool.dagster])."""
 
+import warnings
+from typing import Any
+
 import dagster as dg
 
 from qualia_pipelines.core.registry import Registry
@@ -43,10 +46,23 @@ def assets_for(registry: Registry) -> list[dg.AssetsDefinition]:
     ]
 
 
+def owned_and_referenced(assets: list[Any], settings: Settings) -> list[Any]:
+    """The settings' owners and tags on every asset, and a link to the code that builds each."""
+    owned = dg.map_asset_specs(
+        lambda spec: spec.replace_attributes(
+            owners=[*spec.owners, *settings.asset_owners], tags={**spec.tags, **settings.asset_tags}
+        ),
+        assets,
+    )
+    with warnings.catch_warnings():  # code references are beta in Dagster 1.13, warned about at every load
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.with_source_code_references(owned)
+
+
 def definitions_for(settings: Settings) -> dg.Definitions:
     """Everything Dagster runs, bound to one set of settings (the API and `qualia run` pass their own)."""
     return dg.Definitions(
-        assets=assets_for(registry_for(tuple(str(d) for d in settings.plugin_dirs))),
+        assets=owned_and_referenced(assets_for(registry_for(tuple(str(d) for d in settings.plugin_dirs))), settings),
         jobs=[process_transcripts, refresh_corpus, scheduled_processing, backup_job, prune_runs_job],
         schedules=[processing_schedule, backup_schedule, run_retention_schedule],
         sensors=[inbox_sensor, corpus_sensor, circuit_breaker_sensor, run_failure_alert_sensor],

@@ -189,6 +189,20 @@ def test_a_drop_is_split_into_a_small_first_range_then_full_batches_of_neighbour
     assert contiguous_ranges(ordered, {"m03"}, max_size=5) == [("m03", "m03")]
 
 
+def test_every_asset_carries_the_settings_owners_and_tags_and_links_its_code() -> None:
+    settings = Settings(asset_owners="team:ux_research, ana@lab.example", asset_tags={"project": "interviews"})
+    specs = {spec.key.to_user_string(): spec for spec in definitions_for(settings).resolve_all_asset_specs()}
+    for spec in specs.values():
+        assert spec.owners == ["team:ux_research", "ana@lab.example"] and spec.tags["project"] == "interviews"
+    for name in ("word_frequency", "sentiment_analyzer", "transcript", "corpus_vocabulary", "report"):
+        references = specs[name].metadata["dagster/code_references"].code_references
+        assert references and all(Path(reference.file_path).is_file() for reference in references)
+    plugin_file = Path(specs["sentiment_analyzer"].metadata["dagster/code_references"].code_references[0].file_path)
+    assert plugin_file == Path(sentiment_plugin.run.__code__.co_filename)  # the plugin's own source, not the adapter
+    with pytest.raises(ValueError, match="owner 'research' is neither an e-mail address nor team:<name>"):
+        Settings(asset_owners=["research"])
+
+
 def test_corpus_assets_and_reports(instance: dg.DagsterInstance, inbox: Path) -> None:
     keys = sorted(path.name for path in inbox.iterdir())
     instance.add_dynamic_partitions(TRANSCRIPTS.name, keys)

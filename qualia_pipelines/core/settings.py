@@ -7,6 +7,7 @@ server and a laptop differ only in their configuration.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,10 @@ _ENV_FIELDS = {
 
 class ConfigError(QualiaError):
     """The configuration file is missing, not YAML, or has invalid fields."""
+
+
+OWNER_TEAM = re.compile(r"team:.+")
+OWNER_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class Settings(BaseModel):
@@ -118,8 +123,25 @@ class Settings(BaseModel):
     run_retention_days: float = Field(
         90.0, gt=0, description="Finished runs older than this are pruned from the instance (outputs are kept)."
     )
+    asset_owners: list[str] = Field(
+        default_factory=list,
+        description="Owners shown on every Dagster asset: e-mail addresses or `team:<name>` (comma-separated in "
+        "QUALIA_ASSET_OWNERS).",
+    )
+    asset_tags: dict[str, str] = Field(
+        default_factory=dict, description="Tags added to every Dagster asset, e.g. {project: interviews}."
+    )
 
-    @field_validator("api_keys", "cors_origins", "trusted_proxies", mode="before")
+    @field_validator("asset_owners")
+    @classmethod
+    def _owners_dagster_accepts(cls, owners: list[str]) -> list[str]:
+        """Dagster refuses other owners when it loads the code location: say so here, naming the owner."""
+        for owner in owners:
+            if not (OWNER_TEAM.fullmatch(owner) or OWNER_EMAIL.fullmatch(owner)):
+                raise ValueError(f"owner {owner!r} is neither an e-mail address nor team:<name>")
+        return owners
+
+    @field_validator("api_keys", "cors_origins", "trusted_proxies", "asset_owners", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         """Lists arrive from environment variables as ``a,b,c``."""
@@ -224,6 +246,8 @@ cache: true               # reuse results of unchanged transcripts
 max_file_mb: 50           # larger transcripts are rejected
 workers: 2                # processes for `qualia batch`
 plugin_dirs: [plugins]    # your own plugins (see `qualia create`)
+# asset_owners: [team:research]       # owners of every Dagster asset (e-mails or team:<name>)
+# asset_tags: {project: interviews}   # tags on every Dagster asset
 parameters:               # default parameters per plugin
   teams_cleaner:
     min_utterance_words: 2
