@@ -9,6 +9,8 @@ leaves them), then measures on the real code:
   an older Qualia: every file recognised from the instance), and of a tick that takes a drop of 100 new files;
   the baseline is the cursor the ledger design kept (every file's path, size, mtime and hash, twice), built
   from the same files in the same run;
+- a page of `GET /transcripts` (the first, the next, and the last: files not registered yet), against the
+  baseline of the whole listing in one answer, as the API gave it before it paged;
 - reading N stored records the way a corpus refresh does (the IO manager, one record per partition), against
   the baseline of finding each by listing its folder (timed on 200 keys and scaled to N: at 10,000 in full it
   takes minutes);
@@ -41,10 +43,18 @@ from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, partition_key
 from qualia_pipelines.orchestration.resources import QualiaIOManager, QualiaResource  # noqa: E402
 from qualia_pipelines.orchestration.runs import open_instance  # noqa: E402
 from qualia_pipelines.orchestration.sensors import _sha256, inbox_file_observation, inbox_sensor  # noqa: E402
+from qualia_pipelines.orchestration.status import (  # noqa: E402
+    ListingCursor,
+    RegisteredKeys,
+    registered_states,
+    transcript_page,
+)
 
 SAMPLE = (ROOT / "samples" / "retro_pt.txt").read_text(encoding="utf-8")
 DROP = 100
 LISTING_SAMPLE = 200
+PAGE = 100
+LATE = 10
 
 
 def write_transcripts(folder: Path, count: int, prefix: str) -> list[Path]:
@@ -113,6 +123,29 @@ def sensor_figures(instance: dg.DagsterInstance, inbox: Path, digests: dict[str,
     }
 
 
+def listing_figures(instance: dg.DagsterInstance, inbox: Path) -> dict[str, float]:
+    """A page of `GET /transcripts` (`transcript_page`, as the API calls it) against the baseline of the whole
+    listing in one answer (every registered transcript's status), as the API answered before it paged."""
+    qualia = QualiaResource(inbox=str(inbox), max_bytes=50 * 1024 * 1024)
+    write_transcripts(inbox, LATE, "late")  # dropped, not registered by the sensor yet
+    registered = RegisteredKeys()
+    cold_s, _ = timed(lambda: registered.current(instance))
+    first_s, (_, cursor) = timed(lambda: transcript_page(instance, qualia, registered, PAGE))
+    next_s, _ = timed(lambda: transcript_page(instance, qualia, registered, PAGE, cursor))
+    last = ListingCursor("received").encode()
+    last_s, (late, _) = timed(lambda: transcript_page(instance, qualia, registered, PAGE, last))
+    assert len(late) == LATE, "the files not registered yet were not listed"
+    keys = sorted(instance.get_dynamic_partitions(TRANSCRIPTS.name))
+    whole_s, _ = timed(lambda: registered_states(instance, qualia, keys))
+    return {
+        "whole listing in one answer s (baseline)": whole_s,
+        f"first /transcripts page ({PAGE}) s": first_s,
+        f"next /transcripts page ({PAGE}) s": next_s,
+        "last page (files not registered yet) s": last_s,
+        "registered keys, first read in a process s": cold_s,
+    }
+
+
 def read_figures(outputs: Path, count: int) -> dict[str, float]:
     folder = outputs / "word_frequency"
     folder.mkdir(parents=True)
@@ -156,6 +189,7 @@ def measure(count: int) -> dict[str, float]:
         with open_instance(work / "dagster_home") as instance:
             digests = register_processed(instance, inbox)
             figures = sensor_figures(instance, inbox, digests)
+            figures.update(listing_figures(instance, inbox))
         figures.update(read_figures(work / "outputs", count))
         return figures
     finally:
@@ -189,7 +223,11 @@ def main() -> None:
         figures = results[count]
         cursor = figures["cursor bytes"] / figures["ledger cursor bytes (baseline)"]
         reads = figures["read every record s"] / figures["listing read of every record s (baseline)"]
-        print(f"N = {count:,}: cursor {cursor:.4f}x the ledger's; reading every record {reads:.3f}x the listing's")
+        page = figures[f"next /transcripts page ({PAGE}) s"] / figures["whole listing in one answer s (baseline)"]
+        print(
+            f"N = {count:,}: cursor {cursor:.4f}x the ledger's; reading every record {reads:.3f}x the listing's; "
+            f"a /transcripts page {page:.4f}x the whole listing"
+        )
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ def test_upload_and_materialize_now_give_the_numbers_of_the_engine_the_api_and_t
     script = client.get("/transcripts/weekly_sync_pt.vtt/plotly.min.js")  # where the report's charts load it from
     assert script.headers["content-type"].startswith("text/javascript") and len(script.content) > 1_000_000
     assert client.get("/transcripts/nope.txt/plotly.min.js").status_code == 404
-    listed = {item["key"]: item for item in client.get("/transcripts").json()}
+    listed = {item["key"]: item for item in client.get("/transcripts").json()["items"]}
     assert listed["weekly_sync_pt.vtt"]["status"] == "processed"
     assert digest(settings.inbox_dir / "weekly_sync_pt.vtt") == digest(sample)  # the inbox copy is untouched
 
@@ -120,13 +120,53 @@ def test_uploads_are_checked_named_safely_and_never_replace_a_file(client: TestC
     assert not_multipart.status_code == 400 and "multipart" in not_multipart.json()["error"]
     assert sorted(p.name for p in settings.inbox_dir.iterdir()) == ["escape.txt", "retro_pt.txt", "standup.vtt"]
 
-    received = {item["key"]: item["status"] for item in client.get("/transcripts").json()}
+    received = {item["key"]: item["status"] for item in client.get("/transcripts").json()["items"]}
     assert received == {"escape.txt": "received", "retro_pt.txt": "received", "standup.vtt": "received"}
     for missing in ("/transcripts/nope.txt", "/transcripts/nope.txt/report"):
         assert client.get(missing).status_code == 404
     assert client.post("/transcripts/nope.txt/materialize").status_code == 404
     no_report = client.get("/transcripts/retro_pt.txt/report")
     assert no_report.status_code == 404 and "no report yet" in no_report.json()["error"]
+
+
+def every_page(client: TestClient, **params: object) -> tuple[list[dict], int]:
+    """Every item of a listing, page after page, and how many pages it took."""
+    items, cursor, pages = [], None, 0
+    while True:
+        answer = client.get("/transcripts", params={**params, **({"cursor": cursor} if cursor else {})})
+        assert answer.status_code == 200, answer.text
+        items += answer.json()["items"]
+        pages += 1
+        cursor = answer.json()["next_cursor"]
+        if cursor is None:
+            return items, pages
+
+
+def test_the_transcript_listing_pages_through_every_transcript_exactly_once(
+    client: TestClient, settings: Settings
+) -> None:
+    registered = [f"meeting_{index:03d}.vtt" for index in range(230)]
+    with dg.DagsterInstance.from_config(str(settings.instance_dir)) as instance:
+        instance.add_dynamic_partitions("transcripts", registered)
+    for name in ("retro_pt.txt", "weekly_sync_pt.vtt"):  # in the inbox, not seen by the sensor yet
+        upload(client, SAMPLES["txt_pt" if name.endswith(".txt") else "vtt_pt"], name)
+    (settings.inbox_dir / "meeting_007.vtt").write_bytes(SAMPLES["vtt_pt"].read_bytes())  # registered and there
+
+    items, pages = every_page(client, limit=50)
+    keys = [item["key"] for item in items]
+    assert keys == [*registered, "retro_pt.txt", "weekly_sync_pt.vtt"] and pages == 5  # registration order, once
+    by_key = {item["key"]: item for item in items}
+    assert by_key["meeting_000.vtt"]["status"] == "pending" and by_key["meeting_000.vtt"]["file"] is None
+    assert by_key["meeting_007.vtt"]["file"] == "meeting_007.vtt" and by_key["retro_pt.txt"]["status"] == "received"
+
+    received, _ = every_page(client, status="received", limit=1)
+    assert [item["key"] for item in received] == ["retro_pt.txt", "weekly_sync_pt.vtt"]
+    assert every_page(client, status="processed")[0] == []
+    assert [item["key"] for item in every_page(client, status="pending", limit=100)[0]] == registered
+
+    assert client.get("/transcripts", params={"cursor": "bm90IGEgY3Vyc29y"}).status_code == 400
+    assert client.get("/transcripts", params={"limit": 5000}).status_code == 422
+    assert client.get("/transcripts", params={"status": "lost"}).status_code == 422
 
 
 def test_materialize_endpoint_runs_an_inbox_file_and_the_sensor_does_not_run_it_again(

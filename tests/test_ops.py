@@ -333,6 +333,27 @@ def test_health_reports_plugins_breakers_and_disk(project: dict[str, Path]) -> N
     assert report_["dagster"]["reachable"] and report_["problems"] == []
 
 
+def test_qualia_transcripts_lists_page_by_page(project: dict[str, Path]) -> None:
+    with dg.DagsterInstance.get() as instance:
+        process(instance, project["data"], "retro_pt.txt")
+    keys, cursor, pages = [], None, 0
+    while True:
+        page = runner.invoke(app, ["transcripts", "--limit", "2", "--json", *(["--cursor", cursor] if cursor else [])])
+        assert page.exit_code == 0, page.stderr
+        answer = json.loads(page.stdout)
+        keys += [(item["key"], item["status"]) for item in answer["items"]]
+        pages, cursor = pages + 1, answer["next_cursor"]
+        if cursor is None:
+            break
+    expected = [(name, "received") for name in sorted(path.name for path in SAMPLES.values()) if name != "retro_pt.txt"]
+    assert keys == [("retro_pt.txt", "processed"), *expected] and pages == 2
+    table = runner.invoke(app, ["transcripts", "--limit", "1"])
+    assert "retro_pt.txt" in table.stdout and "next page: qualia transcripts --cursor " in table.stdout
+    failed = runner.invoke(app, ["transcripts", "--status", "failed", "--json"])
+    assert json.loads(failed.stdout) == {"items": [], "next_cursor": None}
+    assert runner.invoke(app, ["transcripts", "--status", "lost"]).exit_code == 2
+
+
 def test_a_broken_file_fails_once_until_it_changes_or_a_retry_is_asked(project: dict[str, Path]) -> None:
     """Nothing launches a transcript whose content already failed (no hourly failure and alert), nor a corpus
     refresh when nothing changed; a changed file, `qualia run --retry-failed` or the API's launch do."""

@@ -15,6 +15,7 @@ from qualia_pipelines.core.contract import QualiaError
 from qualia_pipelines.core.inbox import deposit
 from qualia_pipelines.core.readers import SUPPORTED_EXTENSIONS, sniffed_extension
 from qualia_pipelines.core.settings import Settings
+from qualia_pipelines.core.statuses import TranscriptStatus
 from qualia_pipelines.definitions import definitions_for
 from qualia_pipelines.orchestration.partitions import inbox_files, partition_key
 from qualia_pipelines.orchestration.resources import resources_for
@@ -25,7 +26,13 @@ from qualia_pipelines.orchestration.runs import (
     planned_runs,
     refresh_corpus_now,
 )
-from qualia_pipelines.orchestration.status import health_report, transcript_statuses, transcript_summary
+from qualia_pipelines.orchestration.status import (
+    RegisteredKeys,
+    health_report,
+    transcript_page,
+    transcript_state,
+    transcript_summary,
+)
 
 
 class UnknownTranscriptError(QualiaError):
@@ -40,6 +47,7 @@ class Orchestrator:
         self._defs = definitions_for(settings)
         self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qualia-runs")
         self._queued: dict[str, str] = {}  # partition key -> run id, until its run ends
+        self._registered = RegisteredKeys()
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -77,20 +85,21 @@ class Orchestrator:
                     self._queued.pop(key, None)
         refresh_corpus_now(self.instance, self._defs, "api")
 
-    def statuses(self, only: str | None = None) -> dict[str, dict[str, Any]]:
-        found = transcript_statuses(self.instance, self.qualia, only)
+    def page(
+        self, limit: int, cursor: str | None, status: TranscriptStatus | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of transcripts and the next page's cursor (see ``transcript_page``)."""
         with self._lock:
             queued = dict(self._queued)
-        for key, run_id in queued.items():
-            if key in found and found[key]["status"] != "running":
-                found[key] = {**found[key], "status": "queued", "run_id": run_id}
-        return found
+        return transcript_page(self.instance, self.qualia, self._registered, limit, cursor, status, queued)
 
     def _state(self, key: str) -> dict[str, Any]:
-        found = self.statuses(only=key)
-        if key not in found:
+        with self._lock:
+            queued = dict(self._queued)
+        found = transcript_state(self.instance, self.qualia, key, queued)
+        if found is None:
             raise UnknownTranscriptError(f"transcript {key!r}: not in the inbox and not a partition")
-        return found[key]
+        return found
 
     def status(self, key: str) -> dict[str, Any]:
         return {**self._state(key), "results": transcript_summary(self.settings.outputs_dir, key)}

@@ -5,6 +5,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from qualia_pipelines.core.contract import Plugin
+from qualia_pipelines.core.statuses import TranscriptStatus
 
 
 class TextRequest(BaseModel):
@@ -59,9 +60,6 @@ class PluginSummary(BaseModel):
         )
 
 
-TranscriptStatus = Literal["received", "queued", "pending", "running", "processed", "failed"]
-
-
 class RunsLaunched(BaseModel):
     key: str = Field(..., description="Partition key of the transcript.")
     status: TranscriptStatus
@@ -93,6 +91,13 @@ class TranscriptState(BaseModel):
     file: str | None = Field(None, description="File name in the inbox (None once removed from it).")
     assets: dict[str, str | None] = Field(..., description="Status of each per-transcript asset.")
     run_id: str | None = Field(None, description="The run launched by this API, while it is queued.")
+
+
+class TranscriptPage(BaseModel):
+    items: list[TranscriptState]
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for the next page; null after the last page. Pages may be short."
+    )
 
 
 class TranscriptDetail(TranscriptState):

@@ -13,10 +13,13 @@ from qualia_pipelines.api.schemas import (
     RunsLaunched,
     TranscriptAccepted,
     TranscriptDetail,
+    TranscriptPage,
     TranscriptState,
 )
 from qualia_pipelines.core.contract import QualiaError
 from qualia_pipelines.core.figures import PLOTLY_JS, plotly_js_path
+from qualia_pipelines.core.statuses import TranscriptStatus
+from qualia_pipelines.orchestration.status import MAX_PAGE_SIZE, PAGE_SIZE
 
 _UPLOAD_BODY = {
     "required": True,
@@ -57,12 +60,18 @@ def transcripts_router(orchestrator: Orchestrator, receive: Receive, max_bytes: 
         run_ids = await run_in_threadpool(orchestrator.materialize, key) if materialize == "now" else []
         return TranscriptAccepted.of(key, new, run_ids)
 
-    @router.get("", summary="Every transcript (inbox files and partitions) with its status from the instance")
+    @router.get(
+        "",
+        summary="The transcripts with their status, a page at a time: those the pipeline registered, in the order "
+        "it registered them, then the inbox files it has not seen yet",
+    )
     def listing(
-        status: str | None = Query(None, description="Only transcripts with this status."),
-    ) -> list[TranscriptState]:
-        found = orchestrator.statuses().values()
-        return [TranscriptState.model_validate(item) for item in found if status in (None, item["status"])]
+        limit: int = Query(PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Transcripts per page."),
+        cursor: str | None = Query(None, max_length=2000, description="`next_cursor` of the previous page."),
+        status: TranscriptStatus | None = Query(None, description="Only transcripts with this status."),
+    ) -> TranscriptPage:
+        items, next_cursor = orchestrator.page(limit, cursor, status)
+        return TranscriptPage(items=[TranscriptState.model_validate(item) for item in items], next_cursor=next_cursor)
 
     @router.get("/{key}", summary="One transcript: status per asset, key figures, output files, report link")
     def detail(key: str) -> TranscriptDetail:

@@ -33,6 +33,7 @@ app.command()(menu.menu)
 app.add_typer(ops.backup_app, name="backup")
 app.command()(ops.health)
 app.command()(orchestrate.run)
+app.command()(orchestrate.transcripts)
 app.command()(serve.serve)
 
 

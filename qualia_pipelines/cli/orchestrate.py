@@ -13,7 +13,12 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from qualia_pipelines.cli.common import SettingsOption, console, fail, reports_errors, settings
+from qualia_pipelines.cli.common import SettingsOption, console, fail, print_json, reports_errors, settings, stdout
+from qualia_pipelines.cli.display import print_table
+from qualia_pipelines.core.statuses import TranscriptStatus
+
+SUMMARY_ROWS = 50
+"""`qualia run` shows at most this many processed transcripts; `qualia transcripts` pages through all."""
 
 
 @reports_errors
@@ -48,11 +53,48 @@ def run(
             corpus_failure = refresh_corpus_now(instance, defs, "cli") if corpus_out_of_date(instance) else None
         if not planned:
             console.print("nothing new or changed in the inbox (failed transcripts: `qualia run --retry-failed`)")
-    console.print(summary_table(current.outputs_dir, sorted(files)))
+    processed = sorted({key for run in planned for key in run.keys})
+    if processed:
+        console.print(summary_table(current.outputs_dir, processed[:SUMMARY_ROWS]))
+    if len(processed) > SUMMARY_ROWS:
+        console.print(f"… and {len(processed) - SUMMARY_ROWS} more: `qualia transcripts` lists them all, page by page")
     console.print(f"reports: [bold]{current.outputs_dir / 'report'}[/]   all outputs: {current.outputs_dir}")
     console.print(f"Dagster instance: {home} (see it with `make ui`)")
     if failures or corpus_failure:
         fail("; ".join([*failures, *([corpus_failure] if corpus_failure else [])]))
+
+
+@reports_errors
+def transcripts(
+    status: TranscriptStatus | None = typer.Option(None, "--status", help="Only transcripts with this status."),
+    limit: int = typer.Option(50, "--limit", min=1, max=1000, help="Transcripts per page."),
+    cursor: str | None = typer.Option(None, "--cursor", help="Where the previous page said the next one starts."),
+    as_json: bool = typer.Option(False, "--json", help="Print the page as JSON (items and next_cursor)."),
+    settings_file: Path | None = SettingsOption,
+) -> None:
+    """List the transcripts the pipeline knows and their status, a page at a time."""
+    from qualia_pipelines.orchestration.resources import resources_for
+    from qualia_pipelines.orchestration.runs import open_instance
+    from qualia_pipelines.orchestration.status import RegisteredKeys, transcript_page
+
+    current = settings(settings_file)
+    qualia = resources_for(current)["qualia"]
+    with open_instance(current.instance_dir.resolve()) as instance:
+        items, next_cursor = transcript_page(instance, qualia, RegisteredKeys(), limit, cursor, status)
+    if as_json:
+        print_json({"items": items, "next_cursor": next_cursor})
+        return
+    table = Table(title=f"Qualia: transcripts{f' ({status})' if status else ''}")
+    for column in ("transcript", "status", "file"):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        table.add_row(item["key"], item["status"], item["file"] or "")
+    print_table(table)
+    if next_cursor:
+        stdout.print(
+            f"next page: qualia transcripts --cursor {next_cursor}{f' --status {status}' if status else ''}",
+            soft_wrap=True,
+        )
 
 
 def summary_table(outputs: Path, keys: list[str]) -> Table:

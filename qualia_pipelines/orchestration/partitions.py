@@ -5,15 +5,15 @@ from pathlib import Path
 import dagster as dg
 from dagster import AssetPartitionStatus
 
-from qualia_pipelines.core.inbox import observe
+from qualia_pipelines.core.inbox import supported_names
 from qualia_pipelines.core.naming import transcript_key
 
 TRANSCRIPTS = dg.DynamicPartitionsDefinition(name="transcripts")
 
 
 def inbox_files(inbox: Path) -> dict[str, Path]:
-    """Partition key -> file, for every supported file below ``inbox``."""
-    return {partition_key(inbox, Path(path)): Path(path) for path in observe(inbox)}
+    """Partition key -> file, for every supported file below ``inbox``, in order of relative path."""
+    return {transcript_key(name): inbox / name for name in sorted(supported_names(inbox))}
 
 
 def partition_key(inbox: Path, path: Path) -> str:

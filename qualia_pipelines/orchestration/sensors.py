@@ -129,22 +129,30 @@ def inbox_file_observation(key: str, path: Path, known: Known) -> dg.AssetObserv
 
 def recorded_files(instance: dg.DagsterInstance, keys: set[str]) -> dict[str, Known]:
     """What the last ``inbox_file`` observation of each partition recorded: the file's look (empty where an
-    older Qualia recorded none) and content hash. One query for the latest records' ids (of ``keys``, or of
-    every partition when there are many), then one per 500 records."""
+    older Qualia recorded none) and content hash."""
+    found: dict[str, Known] = {}
+    for record in latest_inbox_observations(instance, keys):
+        digest = observed_data_version(record)
+        if digest and record.partition_key and record.asset_observation:
+            found[record.partition_key] = Known(_recorded_look(record.asset_observation.metadata), digest)
+    return found
+
+
+def latest_inbox_observations(instance: dg.DagsterInstance, keys: set[str]) -> list[dg.EventLogRecord]:
+    """The last ``inbox_file`` observation of each of ``keys`` that has one. One query for the latest records'
+    ids (of ``keys``, or of every partition when there are many), then one per 500 records."""
     asset_key = dg.AssetKey(INBOX_FILE_ASSET)
     latest = instance.get_latest_storage_id_by_partition(
         asset_key, dg.DagsterEventType.ASSET_OBSERVATION, partitions=keys if len(keys) <= _QUERY_CHUNK else None
     )
     ids = sorted(latest[key] for key in keys if key in latest)
-    found: dict[str, Known] = {}
+    records: list[dg.EventLogRecord] = []
     for start in range(0, len(ids), _QUERY_CHUNK):
         chunk = ids[start : start + _QUERY_CHUNK]
-        records = instance.fetch_observations(dg.AssetRecordsFilter(asset_key, storage_ids=chunk), limit=len(chunk))
-        for record in records.records:
-            digest = observed_data_version(record)
-            if digest and record.partition_key and record.asset_observation:
-                found[record.partition_key] = Known(_recorded_look(record.asset_observation.metadata), digest)
-    return found
+        records += instance.fetch_observations(
+            dg.AssetRecordsFilter(asset_key, storage_ids=chunk), limit=len(chunk)
+        ).records
+    return records
 
 
 def observed_data_version(record: dg.EventLogRecord) -> str | None:

@@ -1,50 +1,195 @@
 """What the Dagster instance knows about transcripts and plugins, for `qualia health` and the REST API."""
 
+from __future__ import annotations
+
+import base64
 import json
 import shutil
+import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import dagster as dg
 
+from qualia_pipelines.core.contract import QualiaError
+from qualia_pipelines.core.inbox import supported_names
+from qualia_pipelines.core.naming import transcript_key
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.core.shapes import sentiment_headline
+from qualia_pipelines.core.statuses import TranscriptStatus
 from qualia_pipelines.orchestration.assets import breaker_states
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files, partition_statuses
 from qualia_pipelines.orchestration.resources import QualiaResource, stored_output
 from qualia_pipelines.orchestration.schedules import per_transcript_assets
+from qualia_pipelines.orchestration.sensors import latest_inbox_observations
 
-TranscriptStatus = Literal["received", "pending", "running", "processed", "failed"]
 LOW_DISK_BYTES = 500 * 1024 * 1024
+PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
+_PAGES_SCANNED = 10
+"""A filtered listing reads at most this many pages of transcripts per request, then returns what it found
+(maybe nothing) with a cursor: the cost of a request stays bounded whatever the filter matches."""
 
 
-def transcript_statuses(
-    instance: dg.DagsterInstance, qualia: QualiaResource, only: str | None = None
-) -> dict[str, dict[str, Any]]:
-    """Every transcript in the inbox or the partitions (or just ``only``): its status and each asset's.
+class InvalidCursorError(QualiaError):
+    """A listing cursor this server did not give."""
 
-    ``received``: in the inbox, not yet a partition (the sensor has not seen it);
-    ``pending``: a partition some asset lacks; ``running``: an asset is being
-    materialized; ``failed``: an asset's last attempt failed; ``processed``:
-    every asset is materialized.
+
+@dataclass(frozen=True)
+class ListingCursor:
+    """Where a listing stopped: in the transcripts the pipeline registered (in the order Dagster registered
+    them, after Dagster's own cursor), or in the inbox files not registered yet (after a key)."""
+
+    phase: Literal["registered", "received"] = "registered"
+    after: str | None = None
+
+    def encode(self) -> str:
+        return base64.urlsafe_b64encode(json.dumps([self.phase, self.after]).encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str | None) -> ListingCursor:
+        if not text:
+            return cls()
+        try:
+            phase, after = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        except (ValueError, TypeError) as exc:
+            raise InvalidCursorError(f"cursor {text[:40]!r}: not a cursor this listing returned") from exc
+        if phase not in ("registered", "received") or not isinstance(after, str | None):
+            raise InvalidCursorError(f"cursor {text[:40]!r}: not a cursor this listing returned")
+        return cls(phase, after)
+
+
+class RegisteredKeys:
+    """Every transcript partition, kept in step with the instance by reading only those added since the last
+    call: the inbox files still waiting are found against it without reading 100,000 keys per request."""
+
+    def __init__(self) -> None:
+        self._keys: set[str] = set()
+        self._cursor: str | None = None
+        self._lock = threading.Lock()
+
+    def current(self, instance: dg.DagsterInstance) -> frozenset[str]:
+        with self._lock:
+            while True:
+                page = instance.get_paginated_dynamic_partitions(
+                    TRANSCRIPTS.name, limit=10_000, ascending=True, cursor=self._cursor
+                )
+                self._keys.update(page.results)
+                self._cursor = page.cursor or self._cursor
+                if not page.has_more:
+                    return frozenset(self._keys)
+
+
+def transcript_page(
+    instance: dg.DagsterInstance,
+    qualia: QualiaResource,
+    registered: RegisteredKeys,
+    limit: int = PAGE_SIZE,
+    cursor: str | None = None,
+    status: TranscriptStatus | None = None,
+    queued: Mapping[str, str] | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of transcripts with their status, and the cursor of the next page (None after the last).
+
+    First the transcripts the pipeline registered, in the order it registered them, a page of partition
+    keys at a time; then the inbox files it has not registered yet. ``status`` filters; ``queued`` marks
+    keys whose run the caller has launched and not seen start.
     """
-    files = inbox_files(qualia.inbox_dir)
-    keys = list(instance.get_dynamic_partitions(TRANSCRIPTS.name))
-    if only is not None:
-        files = {key: path for key, path in files.items() if key == only}
-        keys = [key for key in keys if key == only]
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    position = ListingCursor.decode(cursor)
+    items: list[dict[str, Any]] = []
+    if position.phase == "registered" and status != "received":
+        items, position = _registered_page(instance, qualia, limit, position.after, status, queued)
+        if position.phase == "registered" or len(items) == limit:
+            return items, position.encode()
+    if status not in (None, "received"):
+        return items, None
+    waiting = received_states(qualia, registered.current(instance), position.after or "")
+    room = limit - len(items)
+    items += waiting[:room]
+    return items, ListingCursor("received", items[-1]["key"]).encode() if len(waiting) > room else None
+
+
+def _registered_page(
+    instance: dg.DagsterInstance,
+    qualia: QualiaResource,
+    limit: int,
+    after: str | None,
+    status: TranscriptStatus | None,
+    queued: Mapping[str, str] | None,
+) -> tuple[list[dict[str, Any]], ListingCursor]:
+    """Up to ``limit`` registered transcripts after Dagster's cursor ``after``, reading at most
+    ``_PAGES_SCANNED`` pages of keys; where the listing goes on (the inbox files once these are all read)."""
+    items: list[dict[str, Any]] = []
+    for _ in range(_PAGES_SCANNED):
+        page = instance.get_paginated_dynamic_partitions(
+            TRANSCRIPTS.name, limit=limit - len(items), ascending=True, cursor=after
+        )
+        rows = [_queued(row, queued) for row in registered_states(instance, qualia, page.results)]
+        items += [row for row in rows if status in (None, row["status"])]
+        after = page.cursor or after
+        if not page.has_more:
+            return items, ListingCursor("received")
+        if len(items) == limit:
+            break
+    return items, ListingCursor("registered", after)
+
+
+def transcript_state(
+    instance: dg.DagsterInstance, qualia: QualiaResource, key: str, queued: Mapping[str, str] | None = None
+) -> dict[str, Any] | None:
+    """One transcript's status and each asset's, or None when neither the inbox nor the partitions know it."""
+    if instance.has_dynamic_partition(TRANSCRIPTS.name, key):
+        return _queued(registered_states(instance, qualia, [key])[0], queued)
+    path = inbox_files(qualia.inbox_dir).get(key)
+    return {"key": key, "status": "received", "assets": {}, "file": path.name} if path else None
+
+
+def registered_states(instance: dg.DagsterInstance, qualia: QualiaResource, keys: list[str]) -> list[dict[str, Any]]:
+    """Status of each registered transcript: ``pending`` (some asset is missing), ``running`` (an asset is
+    being materialized), ``failed`` (an asset's last attempt failed) or ``processed`` (all materialized)."""
     by_asset = {
         asset: {key: status.value.lower() for key, status in partition_statuses(instance, asset, keys).items()}
         for asset in per_transcript_assets(qualia)
     }
-    statuses: dict[str, dict[str, Any]] = {}
+    names = file_names(instance, qualia.inbox_dir, keys)
+    rows = []
     for key in keys:
         assets = {asset: by_asset[asset].get(key) for asset in by_asset}
-        statuses[key] = {"key": key, "status": _overall(assets.values()), "assets": assets, "file": _name(files, key)}
-    for key in files.keys() - set(keys):
-        statuses[key] = {"key": key, "status": "received", "assets": {}, "file": _name(files, key)}
-    return dict(sorted(statuses.items()))
+        rows.append({"key": key, "status": _overall(assets.values()), "assets": assets, "file": names.get(key)})
+    return rows
+
+
+def received_states(qualia: QualiaResource, registered: frozenset[str], after: str) -> list[dict[str, Any]]:
+    """Inbox files the pipeline has not registered yet (the sensor has not seen them), by key after ``after``."""
+    waiting = {}
+    for name in supported_names(qualia.inbox_dir):
+        key = transcript_key(name)
+        if key > after and key not in registered:
+            waiting[key] = name.rsplit("/", 1)[-1]
+    return [{"key": key, "status": "received", "assets": {}, "file": waiting[key]} for key in sorted(waiting)]
+
+
+def file_names(instance: dg.DagsterInstance, inbox: Path, keys: list[str]) -> dict[str, str]:
+    """The inbox file name of each key whose file is still there: from the path the inbox sensor recorded,
+    else the key itself (a plain file name is its own key)."""
+    recorded = {
+        record.partition_key: Path(str(record.asset_observation.metadata["path"].value))
+        for record in latest_inbox_observations(instance, set(keys))
+        if record.partition_key and record.asset_observation and "path" in record.asset_observation.metadata
+    }
+    names = {}
+    for key in keys:
+        path = recorded.get(key, inbox / key)
+        if path.is_file():
+            names[key] = path.name
+    return names
+
+
+def _queued(row: dict[str, Any], queued: Mapping[str, str] | None) -> dict[str, Any]:
+    run_id = (queued or {}).get(row["key"])
+    return {**row, "status": "queued", "run_id": run_id} if run_id and row["status"] != "running" else row
 
 
 def _overall(asset_statuses: Any) -> TranscriptStatus:
@@ -54,10 +199,6 @@ def _overall(asset_statuses: Any) -> TranscriptStatus:
     if "in_progress" in values:
         return "running"
     return "processed" if values and all(value == "materialized" for value in values) else "pending"
-
-
-def _name(files: Mapping[str, Path], key: str) -> str | None:
-    return files[key].name if key in files else None
 
 
 def transcript_summary(outputs: Path, key: str) -> dict[str, Any]:
@@ -116,7 +257,7 @@ def health_report(settings: Settings, qualia: QualiaResource, instance: dg.Dagst
         "plugins": sorted(registry.plugins),
         "dagster": dagster,
         "breakers": breakers,
-        "inbox": {"path": str(settings.inbox_dir), "transcripts": len(inbox_files(settings.inbox_dir))},
+        "inbox": {"path": str(settings.inbox_dir), "transcripts": sum(1 for _ in supported_names(settings.inbox_dir))},
         "disk": {"path": str(settings.data_dir), "free_bytes": disk.free, "total_bytes": disk.total},
     }
 
