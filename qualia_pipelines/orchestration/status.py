@@ -122,10 +122,8 @@ def _registered_page(
     """Up to ``limit`` registered transcripts after Dagster's cursor ``after``, reading at most
     ``_PAGES_SCANNED`` pages of keys; where the listing goes on (the inbox files once these are all read)."""
     items: list[dict[str, Any]] = []
-    for _ in range(_PAGES_SCANNED):
-        page = instance.get_paginated_dynamic_partitions(
-            TRANSCRIPTS.name, limit=limit - len(items), ascending=True, cursor=after
-        )
+    for scanned in range(_PAGES_SCANNED):
+        page = _partition_keys_after(instance, limit - len(items), after, from_client=scanned == 0)
         rows = [_queued(row, queued) for row in registered_states(instance, qualia, page.results)]
         items += [row for row in rows if status in (None, row["status"])]
         after = page.cursor or after
@@ -136,13 +134,28 @@ def _registered_page(
     return items, ListingCursor("registered", after)
 
 
+def _partition_keys_after(
+    instance: dg.DagsterInstance, limit: int, after: str | None, from_client: bool
+) -> dg.PaginatedResults[str]:
+    """A page of partition keys after Dagster's cursor ``after``. A cursor that came from the client may be
+    forged, and Dagster rejects one it did not give with any of several errors (a base64, deserialization or
+    type-check error): each means "not a cursor this listing returned"."""
+    try:
+        return instance.get_paginated_dynamic_partitions(TRANSCRIPTS.name, limit=limit, ascending=True, cursor=after)
+    except Exception as exc:
+        if not from_client or after is None:
+            raise
+        raise InvalidCursorError(f"cursor: not a cursor this listing returned ({type(exc).__name__})") from exc
+
+
 def transcript_state(
     instance: dg.DagsterInstance, qualia: QualiaResource, key: str, queued: Mapping[str, str] | None = None
 ) -> dict[str, Any] | None:
     """One transcript's status and each asset's, or None when neither the inbox nor the partitions know it."""
     if instance.has_dynamic_partition(TRANSCRIPTS.name, key):
         return _queued(registered_states(instance, qualia, [key])[0], queued)
-    path = inbox_files(qualia.inbox_dir).get(key)
+    plain = qualia.inbox_dir / key  # a plain file name is its own key: no need to list the inbox
+    path = plain if transcript_key(key) == key and plain.is_file() else inbox_files(qualia.inbox_dir).get(key)
     return {"key": key, "status": "received", "assets": {}, "file": path.name} if path else None
 
 
