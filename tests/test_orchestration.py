@@ -23,6 +23,7 @@ from qualia_pipelines.core.figures import plotly_js_path
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.definitions import definitions_for
 from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, plugin_breaker, transcript
+from qualia_pipelines.orchestration.checks import corpus_check_result, report_check_evaluations
 from qualia_pipelines.orchestration.instance import INSTANCE_CLASS
 from qualia_pipelines.orchestration.jobs import process_transcripts
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges
@@ -247,6 +248,38 @@ def test_corpus_assets_and_reports(instance: dg.DagsterInstance, inbox: Path) ->
     shared = outputs / "report" / "plotly.min.js"
     assert shared.read_bytes() == plotly_js_path().read_bytes() and len(page) < 300_000  # not 4.8 MB of it per page
     assert rendered_dom(outputs / "report" / "weekly_sync_pt.vtt.html").count('class="main-svg"') >= 4
+    for plugin_id, name in (("teams_cleaner", "transcript_quality"), ("word_frequency", "output_sanity")):
+        check_key = dg.AssetCheckKey(dg.AssetKey(plugin_id), name)
+        found = instance.event_log_storage.get_asset_check_partition_info([check_key], partition_keys=keys)
+        assert sorted(info.partition_key for info in found) == keys  # one result per transcript of the range run
+        assert all(info.latest_execution_status.value in ("SUCCEEDED", "FAILED") for info in found)
+        if name == "output_sanity":
+            assert {info.latest_execution_status.value for info in found} == {"SUCCEEDED"}
+    checks = {"corpus_vocabulary", "distinctive_words", "sentiment_over_time", "speaker_participation"}
+    report_checks = instance.event_log_storage.get_asset_check_partition_info(
+        [dg.AssetCheckKey(dg.AssetKey("report"), "report_sanity")], partition_keys=keys
+    )
+    assert sorted(info.partition_key for info in report_checks) == keys
+    assert {info.latest_execution_status.value for info in report_checks} == {"SUCCEEDED"}
+    for asset, name in ((asset, "complete_and_defined") for asset in checks):
+        evaluation = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(dg.AssetKey(asset), name))
+        assert evaluation is not None and evaluation.status.value == "SUCCEEDED", (asset, name, evaluation)
+
+
+def test_corpus_and_report_checks_fail_on_gaps_missing_values_and_markup() -> None:
+    table = pd.DataFrame({"transcript": ["a.vtt"], "polarity": [float("nan")], "date": [pd.NaT]})
+    failed = corpus_check_result("sentiment_over_time", table, {"a.vtt", "b.vtt"}, nullable=("date",))
+    problems = failed.metadata["problems"].value
+    assert not failed.passed and "no rows for transcript b.vtt" in problems and "polarity: 1 missing" in problems
+    assert "date" not in problems
+    clean = "<html><script src='plotly.min.js'></script><div class='plotly-graph-div'></div><script>1</script></html>"
+    [fine] = report_check_evaluations({"a.vtt": clean.encode()}, {"a.vtt": ["Ana", "a <b>bold</b> claim"]})
+    assert fine.passed and fine.partition == "a.vtt"
+    injected = clean.replace("</html>", "<p>a <b>bold</b> claim</p><script>alert(1)</script></html>")
+    [result] = report_check_evaluations({"a.vtt": injected.encode()}, {"a.vtt": ["a <b>bold</b> claim"]})
+    assert not result.passed and "3 scripts for 1 chart(s)" in result.metadata["problems"].value
+    assert "unescaped input text: 'a <b>bold</b> claim'" in result.metadata["problems"].value
+    assert not report_check_evaluations({"a.vtt": b""}, {})[0].passed
 
 
 def partition_metadata(instance: dg.DagsterInstance, asset: str, key: str) -> dict[str, dg.MetadataValue]:

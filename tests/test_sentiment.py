@@ -101,6 +101,7 @@ def test_a_row_of_one_emoji_counts_once(engine: Engine) -> None:
         "Há três pontos na pauta",  # "há" folds to the English laugh "ha"
         "Bom, vamos começar",  # discourse marker
         "Pode falar, Ana",
+        "Estou presente, e o valor do contrato subiu para o nível superior",
         "Well, let's start with the roadmap",
         "It was like, three weeks",  # "like" as a filler
         "Okay.",

@@ -64,6 +64,9 @@ NEUTRAL_IN_MEETINGS: dict[str, frozenset[str]] = {
             "questao",  # "a questão é": a topic, not a problem
             "tipo",  # filler ("tipo assim"), rated as "type" +2.4
             "pode",  # "pode ser", "pode falar": permission, rated as a positive "can"
+            "valor",  # "o valor do contrato": an amount, rated as "worth" (+1.4)
+            "presente",  # "estou presente", "o presente documento": rated as "gift" (+1.9)
+            "superior",  # "meu superior", "nível superior": a manager or a level, rated as "better" (+2.5)
             # Translation artefacts of the English lexicon, frequent in any Portuguese meeting:
             "para",  # the preposition "for", rated as the verb "stop" (-0.6)
             "voce",  # the pronoun "you" (+1.1)

@@ -27,7 +27,7 @@ from qualia_pipelines.core.readers import read_transcript
 from qualia_pipelines.core.registry import Registry
 from qualia_pipelines.core.resolver import direct_dependencies, providers
 from qualia_pipelines.core.transcript import Transcript
-from qualia_pipelines.orchestration.checks import check_results, check_specs, skipped_results
+from qualia_pipelines.orchestration.checks import check_evaluations, check_specs, skipped_evaluations
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files
 from qualia_pipelines.orchestration.resources import QualiaResource, output_file
 
@@ -124,7 +124,8 @@ def plugin_asset(registry: Registry, plugin: Plugin) -> dg.AssetsDefinition:
         if blocked:
             context.log.warning(f"circuit breaker open, skipping {plugin.id}: {blocked}")
             yield dg.AssetObservation(asset_key=plugin.id, metadata={"circuit_breaker": blocked})
-            yield from skipped_results(plugin, f"skipped: circuit breaker {blocked}")
+            yield from skipped_evaluations(plugin, context.partition_keys, f"skipped: circuit breaker {blocked}")
+            yield from check_outputs(context)
             return
         engine = qualia.engine()
         config = {name: value for name, value in context.op_execution_context.op_config.items() if value is not None}
@@ -148,9 +149,18 @@ def plugin_asset(registry: Registry, plugin: Plugin) -> dg.AssetsDefinition:
         for key, why in skipped.items():
             context.add_asset_metadata({"skipped": why}, partition_key=key)
         yield dg.Output(results)
-        yield from check_results(plugin, results)
+        yield from check_evaluations(plugin, results)
+        yield from check_outputs(context)
 
     return _plugin_asset
+
+
+def check_outputs(context: dg.AssetExecutionContext) -> Iterator[dg.Output]:
+    """The op's outputs for its checks: the results went out per transcript as evaluations, and Dagster still
+    expects each check's output once."""
+    assets = context.assets_def
+    for key in assets.check_keys:
+        yield dg.Output(None, output_name=assets.get_output_name_for_asset_check_key(key))
 
 
 def storage_kinds(plugin: Plugin) -> set[str]:

@@ -1,10 +1,18 @@
 """Corpus assets across all transcripts, and the per-transcript HTML report."""
 
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 
 from qualia_pipelines import __version__
+from qualia_pipelines.orchestration.assets import check_outputs
+from qualia_pipelines.orchestration.checks import (
+    REPORT_CHECK,
+    corpus_check_result,
+    corpus_check_spec,
+    report_check_evaluations,
+)
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
 
 CORPUS_GROUP = "corpus"
@@ -18,12 +26,13 @@ REPORT_ASSET = "report"
     kinds={"pandas", "parquet"},
     code_version=__version__,
     description="Every word across all transcripts: total count and how many transcripts use it.",
+    check_specs=[corpus_check_spec("corpus_vocabulary")],
 )
-def corpus_vocabulary(word_frequency: dict[str, Any]) -> dg.Output:
+def corpus_vocabulary(word_frequency: dict[str, Any]) -> Iterator[Any]:
     from qualia_pipelines.core.corpus import vocabulary
 
     table = vocabulary({key: record["values"]["word_frequencies"] for key, record in word_frequency.items()})
-    return dg.Output(
+    yield dg.Output(
         table,
         metadata={
             "words": len(table),
@@ -31,6 +40,7 @@ def corpus_vocabulary(word_frequency: dict[str, Any]) -> dg.Output:
             "top": dg.MetadataValue.md(table.head(15).to_markdown(index=False)),
         },
     )
+    yield corpus_check_result("corpus_vocabulary", table, None)
 
 
 @dg.asset(
@@ -39,15 +49,18 @@ def corpus_vocabulary(word_frequency: dict[str, Any]) -> dg.Output:
     kinds={"pandas", "parquet"},
     code_version=__version__,
     description="The words that set each transcript apart from the others (TF-IDF, top 10 per transcript).",
+    check_specs=[corpus_check_spec("distinctive_words")],
 )
-def distinctive_words(word_frequency: dict[str, Any]) -> dg.Output:
+def distinctive_words(word_frequency: dict[str, Any]) -> Iterator[Any]:
     from qualia_pipelines.core.corpus import distinctive_words as distinctive
 
-    table = distinctive({key: record["values"]["word_frequencies"] for key, record in word_frequency.items()})
+    frequencies = {key: record["values"]["word_frequencies"] for key, record in word_frequency.items()}
+    table = distinctive(frequencies)
     preview = table[table["rank"] <= 3][["transcript", "rank", "word", "tfidf"]]
-    return dg.Output(
+    yield dg.Output(
         table, metadata={"rows": len(table), "top_3": dg.MetadataValue.md(preview.to_markdown(index=False))}
     )
+    yield corpus_check_result("distinctive_words", table, {key for key, counts in frequencies.items() if counts})
 
 
 @dg.asset(
@@ -56,13 +69,15 @@ def distinctive_words(word_frequency: dict[str, Any]) -> dg.Output:
     kinds={"pandas", "parquet"},
     code_version=__version__,
     description="Sentiment of each meeting in date order (meeting date from the document, else the file's date).",
+    check_specs=[corpus_check_spec("sentiment_over_time")],
 )
-def sentiment_over_time(sentiment_analyzer: dict[str, Any], teams_cleaner: dict[str, Any]) -> dg.Output:
+def sentiment_over_time(sentiment_analyzer: dict[str, Any], teams_cleaner: dict[str, Any]) -> Iterator[Any]:
     from qualia_pipelines.core.corpus import sentiment_over_time as over_time
 
     dates = {key: record["values"]["metadata"].get("date") for key, record in teams_cleaner.items()}
-    table = over_time({key: record["values"]["sentiment"] for key, record in sentiment_analyzer.items()}, dates)
-    return dg.Output(
+    moods = {key: record["values"]["sentiment"] for key, record in sentiment_analyzer.items()}
+    table = over_time(moods, dates)
+    yield dg.Output(
         table,
         metadata={
             "meetings": len(table),
@@ -70,6 +85,8 @@ def sentiment_over_time(sentiment_analyzer: dict[str, Any], teams_cleaner: dict[
             "table": dg.MetadataValue.md(table.to_markdown(index=False)),
         },
     )
+    scored = {key for key, mood in moods.items() if mood["polarity"] is not None}  # other languages have no row
+    yield corpus_check_result("sentiment_over_time", table, scored, nullable=("date",))
 
 
 @dg.asset(
@@ -78,14 +95,16 @@ def sentiment_over_time(sentiment_analyzer: dict[str, Any], teams_cleaner: dict[
     kinds={"pandas", "parquet"},
     code_version=__version__,
     description="Participation of each speaker across meetings: meetings, turns, words, talk time, share of words.",
+    check_specs=[corpus_check_spec("speaker_participation")],
 )
-def speaker_participation(teams_cleaner: dict[str, Any]) -> dg.Output:
+def speaker_participation(teams_cleaner: dict[str, Any]) -> Iterator[Any]:
     from qualia_pipelines.core.corpus import participation
 
     table = participation({key: record["values"]["speakers"] for key, record in teams_cleaner.items()})
-    return dg.Output(
+    yield dg.Output(
         table, metadata={"speakers": len(table), "table": dg.MetadataValue.md(table.head(20).to_markdown(index=False))}
     )
+    yield corpus_check_result("speaker_participation", table, None)
 
 
 @dg.asset(
@@ -97,6 +116,7 @@ def speaker_participation(teams_cleaner: dict[str, Any]) -> dg.Output:
     code_version=__version__,
     description="One offline HTML page per transcript (its charts load the plotly.min.js beside it): summary, "
     "speakers, top words, word cloud, charts, sentiment timeline and provenance.",
+    check_specs=[REPORT_CHECK],
 )
 def report(
     context: dg.AssetExecutionContext,
@@ -104,7 +124,7 @@ def report(
     word_frequency: dict[str, Any],
     sentiment_analyzer: dict[str, Any],
     wordcloud_viz: dict[str, Any],
-) -> dg.Output:
+) -> Iterator[Any]:
     from qualia_pipelines.core.report import report_html
 
     pages = {}
@@ -118,7 +138,17 @@ def report(
         pages[key] = {
             "report": report_html(teams_cleaner[key], word_frequency[key], sentiment_analyzer[key], png, __version__)
         }
-    return dg.Output(pages, metadata={"reports": len(pages)})
+    yield dg.Output(pages, metadata={"reports": len(pages)})
+    shown = {key: shown_texts(teams_cleaner[key], sentiment_analyzer[key]) for key in pages}
+    yield from report_check_evaluations({key: page["report"].content for key, page in pages.items()}, shown)
+    yield from check_outputs(context)
+
+
+def shown_texts(cleaner: dict[str, Any], sentiment: dict[str, Any]) -> list[str]:
+    """Texts from the transcript that its report shows: speaker names and example utterances."""
+    mood = sentiment["values"]["sentiment"]
+    examples = [row["text"] for row in (*mood["most_positive"], *mood["most_negative"])]
+    return [row["speaker"] for row in cleaner["values"]["speakers"]] + examples
 
 
 def corpus_inputs() -> set[str]:
