@@ -68,7 +68,7 @@ def sentiment_figure(record: Mapping[str, Any], params: Mapping[str, Any]) -> An
 def gauge_trace(record: Mapping[str, Any], colours: Mapping[str, str]) -> Any:
     import plotly.graph_objects as go
 
-    threshold = record.get("threshold", 0.05)
+    threshold = record.get("threshold", 0.1)
     return go.Indicator(
         mode="gauge+number",
         value=record["polarity"],

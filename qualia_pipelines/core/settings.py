@@ -254,5 +254,5 @@ parameters:               # default parameters per plugin
   word_frequency:
     max_words: 100
   sentiment_analyzer:
-    polarity_threshold: 0.05
+    polarity_threshold: 0.1
 """
