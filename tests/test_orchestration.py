@@ -26,7 +26,7 @@ from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, plu
 from qualia_pipelines.orchestration.checks import corpus_check_result, report_check_evaluations
 from qualia_pipelines.orchestration.instance import INSTANCE_CLASS
 from qualia_pipelines.orchestration.jobs import process_transcripts
-from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges
+from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges, inbox_files, inbox_paths
 from qualia_pipelines.orchestration.resources import AlertsResource, QualiaIOManager, QualiaResource, registry_for
 from qualia_pipelines.orchestration.sensors import (
     circuit_breaker_sensor,
@@ -264,6 +264,17 @@ def test_corpus_assets_and_reports(instance: dg.DagsterInstance, inbox: Path) ->
     for asset, name in ((asset, "complete_and_defined") for asset in checks):
         evaluation = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(dg.AssetKey(asset), name))
         assert evaluation is not None and evaluation.status.value == "SUCCEEDED", (asset, name, evaluation)
+
+
+def test_inbox_paths_finds_a_runs_files_without_listing_the_inbox_for_plain_names(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    (inbox / "sub").mkdir(parents=True)
+    for name in ("plain.vtt", "Reunião 1.vtt", "sub/nested.txt"):
+        (inbox / name).write_text("Ana: oi\n", encoding="utf-8")
+    everything = inbox_files(inbox)
+    found = inbox_paths(inbox, [*everything, "gone.vtt"])
+    assert found == everything and "gone.vtt" not in found and len(found) == 3
+    assert inbox_paths(inbox, ["plain.vtt"]) == {"plain.vtt": inbox / "plain.vtt"}
 
 
 def test_corpus_and_report_checks_fail_on_gaps_missing_values_and_markup() -> None:

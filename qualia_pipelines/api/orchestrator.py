@@ -17,7 +17,7 @@ from qualia_pipelines.core.readers import SUPPORTED_EXTENSIONS, sniffed_extensio
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.core.statuses import TranscriptStatus
 from qualia_pipelines.definitions import definitions_for
-from qualia_pipelines.orchestration.partitions import inbox_files, partition_key
+from qualia_pipelines.orchestration.partitions import inbox_paths, partition_key
 from qualia_pipelines.orchestration.resources import resources_for
 from qualia_pipelines.orchestration.runs import (
     PlannedRun,
@@ -66,7 +66,7 @@ class Orchestrator:
 
     def materialize(self, key: str) -> list[str]:
         """Plan the transcript's run now, execute it in the background; the run ids."""
-        files = inbox_files(self.settings.inbox_dir)
+        files = inbox_paths(self.settings.inbox_dir, [key])
         if key not in files:
             raise UnknownTranscriptError(f"transcript {key!r}: no such file in the inbox {self.settings.inbox_dir}")
         planned = planned_runs(self.instance, self.qualia, {key: files[key]}, process_all=True, launcher="api")

@@ -28,7 +28,7 @@ from qualia_pipelines.core.registry import Registry
 from qualia_pipelines.core.resolver import direct_dependencies, providers
 from qualia_pipelines.core.transcript import Transcript
 from qualia_pipelines.orchestration.checks import check_evaluations, check_specs, skipped_evaluations
-from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files
+from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_paths
 from qualia_pipelines.orchestration.resources import QualiaResource, output_file
 
 TRANSCRIPT_ASSET = "transcript"
@@ -56,7 +56,7 @@ inbox_file = dg.AssetSpec(
     description="The transcript file parsed into speaker segments.",
 )
 def transcript(context: dg.AssetExecutionContext, qualia: QualiaResource) -> dg.Output:
-    files = inbox_files(qualia.inbox_dir)
+    files = inbox_paths(qualia.inbox_dir, context.partition_keys)
     parsed: dict[str, Any] = {}
     for key in context.partition_keys:
         if key not in files:

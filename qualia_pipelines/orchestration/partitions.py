@@ -1,5 +1,6 @@
 """One dynamic partition per transcript file in the inbox."""
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import dagster as dg
@@ -14,6 +15,24 @@ TRANSCRIPTS = dg.DynamicPartitionsDefinition(name="transcripts")
 def inbox_files(inbox: Path) -> dict[str, Path]:
     """Partition key -> file, for every supported file below ``inbox``, in order of relative path."""
     return {transcript_key(name): inbox / name for name in sorted(supported_names(inbox))}
+
+
+def inbox_paths(inbox: Path, keys: Iterable[str]) -> dict[str, Path]:
+    """The inbox file of each of ``keys`` that has one. A plain file name is its own key and is looked up
+    directly; only other keys (slugged names, files in subfolders) need a listing of the inbox, so a run
+    of plain names costs what the run costs, not what the inbox holds."""
+    found: dict[str, Path] = {}
+    listed: list[str] = []
+    for key in keys:
+        path = inbox / key
+        if transcript_key(key) == key and path.is_file():
+            found[key] = path
+        else:
+            listed.append(key)
+    if listed:
+        files = inbox_files(inbox)
+        found.update({key: files[key] for key in listed if key in files})
+    return found
 
 
 def partition_key(inbox: Path, path: Path) -> str:

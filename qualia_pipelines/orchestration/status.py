@@ -20,7 +20,7 @@ from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.core.shapes import sentiment_headline
 from qualia_pipelines.core.statuses import TranscriptStatus
 from qualia_pipelines.orchestration.assets import breaker_states
-from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files, partition_statuses
+from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_paths, partition_statuses
 from qualia_pipelines.orchestration.resources import QualiaResource, stored_output
 from qualia_pipelines.orchestration.schedules import per_transcript_assets
 from qualia_pipelines.orchestration.sensors import latest_inbox_observations
@@ -154,8 +154,7 @@ def transcript_state(
     """One transcript's status and each asset's, or None when neither the inbox nor the partitions know it."""
     if instance.has_dynamic_partition(TRANSCRIPTS.name, key):
         return _queued(registered_states(instance, qualia, [key])[0], queued)
-    plain = qualia.inbox_dir / key  # a plain file name is its own key: no need to list the inbox
-    path = plain if transcript_key(key) == key and plain.is_file() else inbox_files(qualia.inbox_dir).get(key)
+    path = inbox_paths(qualia.inbox_dir, [key]).get(key)
     return {"key": key, "status": "received", "assets": {}, "file": path.name} if path else None
 
 
