@@ -1,11 +1,11 @@
 """Utterance scorers per language, chosen by measurement (bench/sentiment.py).
 
-Portuguese: ``leia`` is LeIA's lexicon, emoji lexicon and boosters under Qualia's scorer
-(lexicon.py), with the regular inflections of its lemmas added and the meeting words it misreads
-set to neutral. English: ``vader`` is VADER's lexicon under the same scorer, ``textblob`` is
-TextBlob's pattern analyzer, ``vader+textblob`` VADER's lexicon completed by TextBlob's under
-Qualia's rules. Every lexicon ships in an
-installed package; nothing is downloaded.
+Portuguese: ``leia`` is LeIA's lexicon and boosters under Qualia's scorer (lexicon.py), with the
+regular inflections of its lemmas added and the meeting words it misreads set to neutral. English:
+``vader`` is VADER's lexicon under the same scorer, ``textblob`` is TextBlob's pattern analyzer,
+``vader+textblob`` VADER's lexicon completed by TextBlob's under Qualia's rules. Emoji are read in
+both languages from VADER's English descriptions. Every lexicon ships in an installed package;
+nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -249,7 +249,7 @@ def emoji_valences() -> dict[str, float]:
     path = Path(str(files("vaderSentiment") / "emoji_utf8_lexicon.txt"))
     pairs = (line.split("\t", 1) for line in path.read_text(encoding="utf-8").splitlines())
     descriptions = {pair[0].replace("\ufe0f", ""): pair[1] for pair in pairs if len(pair) == 2}
-    return lexicon.emoji_valences(descriptions, english_valences(with_textblob=True), str.lower)
+    return lexicon.emoji_valences(descriptions, english_valences(with_textblob=True))
 
 
 def lexicon_scorer(language: lexicon.Language) -> Scorer:

@@ -267,15 +267,13 @@ def averaged_entries(lines: Iterable[str]) -> dict[str, float]:
     return {word: sum(values) / len(values) for word, values in ratings.items()}
 
 
-def emoji_valences(
-    descriptions: dict[str, str], valences: dict[str, float], fold: Callable[[str], str]
-) -> dict[str, float]:
+def emoji_valences(descriptions: dict[str, str], valences: dict[str, float]) -> dict[str, float]:
     """Each single-code-point emoji scored by the words of its description ("red heart", "crying face")."""
     scored = {}
     for emoji, description in descriptions.items():
         if len(emoji) != 1:
             continue
-        value = sum(valences.get(fold(word), 0.0) for word in description.replace("-", " ").split())
+        value = sum(valences.get(word.lower(), 0.0) for word in description.replace("-", " ").split())
         if value:
             scored[emoji] = value
     return scored

@@ -25,9 +25,8 @@ def run(inputs: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     language = resolved_language(params["language"], document, segments)
     counts = counted_words(segment["text"] for segment in segments)
     total_tokens = sum(counts.values())
-    kept = kept_words(counts, language, params)
+    kept, removed = kept_and_removed(counts, language, params)
     ordered = dict(ranked(kept))
-    removed = removed_stop_words(counts, language, params)
     counted = sum(ordered.values())
     top = [
         {"word": word, "count": count, "share": round(count / counted, 6)}
@@ -78,33 +77,29 @@ def counted_words(texts: Iterable[str]) -> Counter[str]:
 
 
 def kept_words(counts: Counter[str], language: str, params: Mapping[str, Any]) -> dict[str, int]:
-    """Fold case and quotes, then drop stop words and short words (on distinct words only)."""
+    return kept_and_removed(counts, language, params)[0]
+
+
+def kept_and_removed(
+    counts: Counter[str], language: str, params: Mapping[str, Any]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Fold case and quotes, then drop short words and set stop words apart (on distinct words only): the
+    counts kept, and how often each stop word was taken out (what the counts leave unsaid)."""
     stops = stop_words(language) if params["remove_stopwords"] and language != UNDETERMINED else frozenset()
     shortest, case_sensitive = params["min_word_length"], params["case_sensitive"]
     kept: dict[str, int] = {}
+    removed: dict[str, int] = {}
     for word, count in counts.items():
         if len(word) < shortest:  # folding quotes keeps the length
             continue
         folded = normalise_quotes(word)
         lowered = folded.lower()
         if lowered in stops:
+            removed[lowered] = removed.get(lowered, 0) + count
             continue
         key = folded if case_sensitive else lowered
         kept[key] = kept.get(key, 0) + count
-    return kept
-
-
-def removed_stop_words(counts: Counter[str], language: str, params: Mapping[str, Any]) -> dict[str, int]:
-    """How often each stop word was taken out (folded like the kept words): what the counts leave unsaid."""
-    if not params["remove_stopwords"] or language == UNDETERMINED:
-        return {}
-    stops = stop_words(language)
-    removed: dict[str, int] = {}
-    for word, count in counts.items():
-        lowered = normalise_quotes(word).lower()
-        if len(word) >= params["min_word_length"] and lowered in stops:
-            removed[lowered] = removed.get(lowered, 0) + count
-    return removed
+    return kept, removed
 
 
 def stop_word_list(word: str, language: str) -> str:

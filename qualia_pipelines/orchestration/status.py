@@ -15,12 +15,11 @@ import dagster as dg
 
 from qualia_pipelines.core.contract import QualiaError
 from qualia_pipelines.core.inbox import supported_names
-from qualia_pipelines.core.naming import transcript_key
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.core.shapes import sentiment_headline
 from qualia_pipelines.core.statuses import TranscriptStatus
 from qualia_pipelines.orchestration.assets import breaker_states
-from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_paths, partition_statuses
+from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_names, inbox_paths, partition_statuses
 from qualia_pipelines.orchestration.resources import QualiaResource, stored_output
 from qualia_pipelines.orchestration.schedules import per_transcript_assets
 from qualia_pipelines.orchestration.sensors import latest_inbox_observations
@@ -175,12 +174,13 @@ def registered_states(instance: dg.DagsterInstance, qualia: QualiaResource, keys
 
 def received_states(qualia: QualiaResource, registered: frozenset[str], after: str) -> list[dict[str, Any]]:
     """Inbox files the pipeline has not registered yet (the sensor has not seen them), by key after ``after``."""
-    waiting = {}
-    for name in supported_names(qualia.inbox_dir):
-        key = transcript_key(name)
-        if key > after and key not in registered:
-            waiting[key] = name.rsplit("/", 1)[-1]
-    return [{"key": key, "status": "received", "assets": {}, "file": waiting[key]} for key in sorted(waiting)]
+    waiting = {
+        key: name for key, name in inbox_names(qualia.inbox_dir).items() if key > after and key not in registered
+    }
+    return [
+        {"key": key, "status": "received", "assets": {}, "file": waiting[key].rsplit("/", 1)[-1]}
+        for key in sorted(waiting)
+    ]
 
 
 def file_names(instance: dg.DagsterInstance, inbox: Path, keys: list[str]) -> dict[str, str]:
