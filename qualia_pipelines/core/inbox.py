@@ -37,9 +37,12 @@ class Observation:
 def observe(folder: Path) -> dict[str, Observation]:
     """The look of every supported, non-hidden file below ``folder``, by path (in sorted order)."""
     seen: dict[str, Observation] = {}
-    for path, stat in sorted(_files_below(folder)):
-        if os.path.splitext(path)[1].lower() in SUPPORTED_EXTENSIONS:
-            seen[path] = Observation.of(stat)
+    for name in sorted(supported_names(folder)):
+        path = os.path.join(folder, name)
+        try:
+            seen[path] = Observation.of(os.stat(path))
+        except OSError:  # vanished between listing and look
+            continue
     return seen
 
 
@@ -53,6 +56,7 @@ def supported_names(folder: Path) -> Iterator[str]:
 
 
 def _names_below(folder: Path, prefix: str) -> Iterator[str]:
+    """Links to files are followed, links to folders are not (a link loop would never end)."""
     try:
         entries = list(os.scandir(folder))
     except OSError:  # no such folder, or it vanished
@@ -66,23 +70,6 @@ def _names_below(folder: Path, prefix: str) -> Iterator[str]:
             elif entry.is_dir(follow_symlinks=False):
                 yield from _names_below(Path(entry.path), f"{prefix}{name}/")
         except OSError:  # vanished between listing and look
-            continue
-
-
-def _files_below(folder: Path) -> Iterator[tuple[str, os.stat_result]]:
-    """Non-hidden files below ``folder``, with one stat each; links to files are followed, links to folders
-    are not (a link loop would never end)."""
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:  # no such folder, or it vanished
-        return
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                yield from _files_below(Path(entry.path))
-            elif not entry.name.startswith(".") and entry.is_file(follow_symlinks=True):
-                yield entry.path, entry.stat()
-        except OSError:  # vanished between listing and stat
             continue
 
 
