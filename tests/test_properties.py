@@ -13,7 +13,13 @@ from qualia_plugins.teams_cleaner.cleaning import SYSTEM_MESSAGE, SYSTEM_WORDS, 
 from qualia_pipelines.core.naming import transcript_key
 from qualia_pipelines.core.readers import TranscriptError, transcript_from_bytes
 from qualia_pipelines.core.readers.cues import _parse_cue_blocks, _tagged_voice_and_text, _teams_cues, _voice_and_text
-from qualia_pipelines.core.readers.plaintext import _parsed_lines, _speaker_line
+from qualia_pipelines.core.readers.plaintext import (
+    _line_segments,
+    _parsed_lines,
+    _speaker_line,
+    parse_lines,
+    stripped_lines,
+)
 from qualia_pipelines.core.readers.speakers import looks_like_name, prefix_label, speaker_labels, without_annotations
 from qualia_pipelines.core.text import _WORD_EDGES, WORD_PATTERN, word_counts
 from qualia_pipelines.core.transcript import Segment
@@ -241,7 +247,9 @@ def test_annotations_go_and_speech_stays(text: str) -> None:
 _NAME_PIECES = st.sampled_from(
     ["Ana", "A", "E1", "é", "Ana-Maria", "Souza", "_", "7", "’", ".", "http://x", "[Ana]", "@0:03"]
 )
-_SEPARATORS = st.sampled_from([": ", ":", " - ", " ", "  ", "\t", "(", "(00:01)", ":\t", "[00:00:05] ", "01:27:42\t"])
+_SEPARATORS = st.sampled_from(
+    [": ", ":", " - ", " ", "  ", "\t", "(", "(00:01)", "(1", ":\t", "[00:00:05] ", "01:27:42\t", "[A] ", "  0:01", "@"]
+)
 _NAME_COLON_SHAPES = st.lists(st.one_of(_NAME_PIECES, _SEPARATORS), max_size=8).map(lambda parts: "".join(parts))
 
 
@@ -249,6 +257,27 @@ _NAME_COLON_SHAPES = st.lists(st.one_of(_NAME_PIECES, _SEPARATORS), max_size=8).
 @given(lines=st.lists(_NAME_COLON_SHAPES, max_size=4))
 def test_the_name_colon_pattern_reads_lines_as_the_general_line_reader_does(lines: list[str]) -> None:
     assert _parsed_lines(lines) == [_speaker_line(line) for line in lines]
+
+
+_FILE_LINES = st.sampled_from(
+    [
+        "Ana: oi", "Ana Souza: tudo bem,  e você?", "Bia:\tsim", "[Ana] oi", "[Ana  Souza]  ok", "[risos] ok",
+        "[00:01] x", "A  0:01", "Ana Souza  1:02:03", "Ana 0:34", "Ana  9:99:99", "Speaker 1  0:34", "Ana\t0:34",
+        "Ana  0:3", "Dr. Ana  0:05", "b", "c d", "é ok", "", "  ", "Transcribed by otter.ai", "10:30", "Ana: ",
+        "Ana:b", "x (00:01)", "A - b", "@0:03 - Ana", "Ana (00:01): oi", "Um Dois Três Quatro Cinco Seis Sete: x",
+        "http://x: y", "a\u00a0b", "\x1c", "Ana  0:01 b", "Reunião: pauta",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=2000, deadline=None)
+@given(lines=st.lists(_FILE_LINES, max_size=10))
+def test_files_read_in_one_pass_in_c_give_what_the_line_reader_gives(lines: list[str]) -> None:
+    text = "\n".join(lines)
+    if not text.strip():
+        return
+    general = _line_segments(stripped_lines(text), text)
+    assert parse_lines(text) == general
 
 
 @settings(max_examples=300, deadline=None)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import replace
 from functools import lru_cache
 from itertools import groupby
 
@@ -83,7 +82,7 @@ def with_normalised_speakers(segments: list[Segment]) -> list[Segment]:
     mapping = canonical_speakers(segments)
     spelled = {name: mapping[tidy_name(name)] for name in {s.speaker for s in segments if s.speaker}}
     return [
-        replace(segment, speaker=spelled[segment.speaker])
+        segment._replace(speaker=spelled[segment.speaker])
         if segment.speaker and spelled[segment.speaker] != segment.speaker
         else segment
         for segment in segments

@@ -2,44 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, overload
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from functools import partial
+from typing import Any, NamedTuple
 
 
-class _WordCount:
-    """A segment's word count, computed on first use and then read from the segment's ``__dict__``.
+class Segment(NamedTuple):
+    """One utterance: who spoke, when (seconds, where the format has times), what.
 
-    ``functools.cached_property`` does the same, but before Python 3.12 it takes a lock on every first
-    use, which cost more than the counting itself on a meeting's few hundred segments.
+    A named tuple so that a reader can build a file's segments in C (:func:`segments_of`): a file of
+    one-word turns holds hundreds of thousands of them.
     """
-
-    @overload
-    def __get__(self, segment: None, owner: type) -> _WordCount: ...
-    @overload
-    def __get__(self, segment: Segment, owner: type) -> int: ...
-    def __get__(self, segment: Segment | None, owner: type) -> int | _WordCount:
-        if segment is None:
-            return self
-        count = segment.__dict__["word_count"] = len(segment.text.split())
-        return count
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One utterance: who spoke, when (seconds, where the format has times), what."""
 
     speaker: str | None
     start: float | None
     end: float | None
     text: str
 
-    word_count = _WordCount()
+    @property
+    def word_count(self) -> int:
+        return len(self.text.split())
 
-    def __init__(self, speaker: str | None, start: float | None, end: float | None, text: str) -> None:
-        # The generated frozen __init__ calls object.__setattr__ per field: 0.6 µs a segment against 0.35 µs
-        # here, and a reader makes one per turn.
-        fields = self.__dict__
-        fields["speaker"], fields["start"], fields["end"], fields["text"] = speaker, start, end, text
+
+_new_segment = partial(tuple.__new__, Segment)
+
+
+def segments_of(
+    speakers: Iterable[str | None], starts: Iterable[float | None], ends: Iterable[float | None], texts: Iterable[str]
+) -> list[Segment]:
+    """Segments from their fields, side by side, built without a Python call per segment."""
+    return list(map(_new_segment, zip(speakers, starts, ends, texts, strict=False)))  # repeat() for a constant field
 
 
 @dataclass(frozen=True)
@@ -64,7 +58,10 @@ class Transcript:
         return "\n".join(segment.text for segment in self.segments)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = {item.name: getattr(self, item.name) for item in fields(self)}
+        data["segments"] = [segment._asdict() for segment in self.segments]
+        data["metadata"] = copy.deepcopy(self.metadata)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Transcript:

@@ -26,6 +26,9 @@ _BOILERPLATE = re.compile(
     r"|this editable transcript was computer generated and might contain errors\..{0,200}",  # Google Meet
     re.IGNORECASE,
 )
+BOILERPLATE_INITIALS = "TtVv"
+"""How every boilerplate line starts ("Transcribed by", "VIEW RECORDING", "This editable"): other lines are not
+matched at all."""
 _MAX_DATE_CHARS = 100
 # What a .docx may inflate to, checked from its central directory before any part is read. Teams transcripts
 # are a few MB of XML that deflates 5-30x; a decompression bomb deflates up to ~1000x.
@@ -83,7 +86,7 @@ def _check_inflation(members: list[zipfile.ZipInfo], source: str) -> None:
 def is_boilerplate(line: str) -> bool:
     """A line the exporting tool adds, which nobody said: "Transcribed by https://otter.ai", Fathom's
     "VIEW RECORDING - 118 mins", Google Meet's "This editable transcript was computer generated ..."."""
-    return len(line) < 300 and _BOILERPLATE.fullmatch(line) is not None
+    return 0 < len(line) < 300 and line[0] in BOILERPLATE_INITIALS and _BOILERPLATE.fullmatch(line) is not None
 
 
 def header_format(lines: list[str], default: str) -> str:
@@ -96,15 +99,17 @@ def header_format(lines: list[str], default: str) -> str:
     return default
 
 
-def parse_header_lines(lines: list[str]) -> tuple[list[Segment], dict[str, Any]]:
+def parse_header_lines(
+    lines: list[str], headers: list[tuple[str, float] | None] | None = None
+) -> tuple[list[Segment], dict[str, Any]]:
     """Turns written as a header line followed by the speech (Teams DOCX, Otter.ai, Fathom); lines before the
-    first header are a preamble (title, date); the tools' boilerplate lines are left out."""
+    first header are a preamble (title, date); the tools' boilerplate lines are left out. ``headers``, each
+    line's :func:`header_line`, where the caller has read them already."""
     turns: list[tuple[str, float, list[str]]] = []
     preamble: list[str] = []
-    for line in lines:
+    for line, speaker_line in zip(lines, headers or map(header_line, lines), strict=True):
         if is_boilerplate(line):
             continue
-        speaker_line = speaker_and_start(line)
         if speaker_line:
             turns.append((*speaker_line, []))
         elif turns:
@@ -142,6 +147,12 @@ def _date(line: str) -> str | None:
         return None
 
 
+def header_line(line: str) -> tuple[str, float] | None:
+    """:func:`speaker_and_start` of a line that can be a header line (one ending in a digit, or a Fathom
+    line), without the call for the others: most lines are speech."""
+    return speaker_and_start(line) if line[-1:].isdigit() or line[:1] == "@" else None
+
+
 def speaker_and_start(line: str) -> tuple[str, float] | None:
     """``Name   0:03`` (a name, blanks, then a clock as the last word) or ``@0:03 - Name`` (Fathom, with an
     optional "(e-mail)" after the name). Split at a delimiter (the last blank run, the first " - "), so the
@@ -156,10 +167,21 @@ def speaker_and_start(line: str) -> tuple[str, float] | None:
         if len(parts) != 2:
             return None
         head, last = parts
-    clock = _SPEAKER_CLOCK.fullmatch(last)
-    if clock is None or _SPEAKER_NAME.fullmatch(head) is None:
+    start = header_clock_seconds(last)
+    name = header_name(head) if start is not None else None
+    return (name, start) if name else None
+
+
+def header_name(head: str) -> str | None:
+    """The speaker a header line names before its clock, single-spaced: a letter, at most 60 more characters
+    and six words, no sentence punctuation, not ending in "."."""
+    if _SPEAKER_NAME.fullmatch(head) is None:
         return None
     name = " ".join(head.split())
-    if len(name.split(" ")) > _MAX_NAME_WORDS or name.endswith("."):
-        return None
-    return name, seconds_from_clock(*clock.groups())
+    return None if len(name.split(" ")) > _MAX_NAME_WORDS or name.endswith(".") else name
+
+
+def header_clock_seconds(clock: str) -> float | None:
+    """The seconds a header line's clock (``0:34``, ``1:02:03``) gives, if it is one."""
+    match = _SPEAKER_CLOCK.fullmatch(clock)
+    return seconds_from_clock(*match.groups()) if match else None

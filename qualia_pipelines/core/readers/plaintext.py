@@ -16,19 +16,29 @@ plain text whose paragraphs become speaker-less segments.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
+from itertools import compress, pairwise, repeat
+from operator import add
 
 from qualia_pipelines.core.readers.cues import seconds_from_clock, single_spaced
-from qualia_pipelines.core.readers.docx import header_format, is_boilerplate, parse_header_lines, speaker_and_start
-from qualia_pipelines.core.readers.speakers import clean_label, interview_label, prefix_label
-from qualia_pipelines.core.transcript import Segment
+from qualia_pipelines.core.readers.docx import (
+    BOILERPLATE_INITIALS,
+    header_clock_seconds,
+    header_format,
+    header_line,
+    header_name,
+    is_boilerplate,
+    parse_header_lines,
+)
+from qualia_pipelines.core.readers.speakers import clean_label, interview_label, looks_like_name, prefix_label
+from qualia_pipelines.core.transcript import Segment, segments_of
 
 _CLOCK = r"(?:(\d{1,2}):)?(\d{1,2}):(\d{2})(?:[.,](\d{1,3}))?"
 _NAME = re.compile(r"[^\W\d_][\w.'’ -]{0,60}")
 _BRACKETED_CLOCK = re.compile(rf"\[{_CLOCK}\]")
 _CHAT_CLOCK = re.compile(rf"{_CLOCK}\t")  # Zoom's chat log: "01:27:42<TAB>Name:<TAB>text", tabs and all
 _BARE_CLOCK = re.compile(_CLOCK)
-_BOILERPLATE_INITIALS = "TtVv"  # "Transcribed by otter.ai", "VIEW RECORDING", "This editable transcript ..."
 _HEADER_LINE_SHARE = 0.25
 """Otter.ai text: a "Name  0:34" line, the speech, a blank line; headers are about half the lines with text."""
 _NAME_COLON_LINE = re.compile(r"([^\W\d_][\w.'’ ]{0,60}+)\s*+:\s++(\S.*)")
@@ -36,19 +46,123 @@ _NAME_COLON_LINE = re.compile(r"([^\W\d_][\w.'’ ]{0,60}+)\s*+:\s++(\S.*)")
 label), no "(" before the colon (no clock in parentheses). Possessive, so it never backtracks."""
 _PARENTHESISED_CLOCK = re.compile(rf"\({_CLOCK}\)")
 _SPEAKER_LINE_SHARE = 0.5
+_CANDIDATE_LINE = re.compile(r"[\[\d]|[^:]*+:\s|[^(]*+\(\d|.{1,61}? - ")
+"""What every line :func:`_speaker_line` can read starts with or holds: "[", a digit, a first ":" followed by a
+blank, a first "(" followed by a digit, or " - " within its first 64 characters. Lines without any of them
+(prose, Otter's ``Name  0:34`` headers) are not checked further; each alternative is bounded or possessive."""
+_BRACKET_LINE_START = re.compile(r"^[^\S\n]*+\[", re.M)
+_TURN_LINES = {
+    "name": re.compile(r"^([^\W\d_][\w.'’ ]{0,60}+)[^\S\n]*+:[^\S\n]++(\S[^\n]*+)$", re.M),
+    "bracket": re.compile(r"^\[([^\]\n]*+)\] [^\S\n]*+(\S[^\n]*+)$", re.M),
+}
+"""``Name: text`` and ``[Name] text`` lines (:func:`_speaker_line`'s last two cases) in a file's joined lines, so
+that a file of one of these shapes is read by one pass in C."""
+_HEADER_LINE = re.compile(
+    r"^([^\W\d_][^,!?;:\s]{0,60}+(?: [^\W\d_][^,!?;:\s]*+)*+)[ \t]++((?:\d{1,2}:)?\d{1,2}:\d{2})$", re.M
+)
+"""Otter's ``Name  0:34`` header line with a single-spaced name (:func:`speaker_and_start` reads more shapes)."""
+_SPEAKER_LINE_MARKS = re.compile(r"^[\[\d@]|:\s| - |\(\d", re.M)
+"""What every line that :func:`_speaker_line` can read, or that is a Fathom header, holds somewhere."""
 
 
 def parse_lines(text: str) -> tuple[list[Segment], str]:
-    """Segments and the detected format name (``otter``, ``fathom``, ``bracketed``, ``interview`` or ``plain``)."""
-    lines = [
-        "" if line and line[0] in _BOILERPLATE_INITIALS and is_boilerplate(line) else line
+    """Segments and the detected format name (``otter``, ``fathom``, ``bracketed``, ``interview`` or ``plain``).
+
+    Two kinds of file skip the line-by-line reading, with the same result (tests/test_properties.py checks
+    it): prose, which no line shape can match, and files of one speaker-line shape only, read in C. A file
+    of one-word turns would otherwise spend microseconds of Python on each.
+    """
+    if _is_prose(text):
+        return _paragraph_segments(text), "plain"
+    lines = stripped_lines(text)
+    joined = "\n".join(lines)
+    return _uniform_turns(lines, joined) or _header_turns(lines, joined) or _line_segments(lines, text)
+
+
+def stripped_lines(text: str) -> list[str]:
+    """The text's lines without surrounding blanks, the tools' boilerplate lines left empty."""
+    return [
+        "" if line and line[0] in BOILERPLATE_INITIALS and is_boilerplate(line) else line
         for line in map(str.strip, text.split("\n"))
     ]
+
+
+def _is_prose(text: str) -> bool:
+    """Whether no line can be a speaker line, a header line or a clock mark: every such shape holds a ":" or
+    " - ", or starts with "["."""
+    return ":" not in text and " - " not in text and _BRACKET_LINE_START.search(text) is None
+
+
+def _uniform_turns(lines: list[str], joined: str) -> tuple[list[Segment], str] | None:
+    """The turns of a file of ``Name: text`` lines, or of ``[Name] text`` lines, each followed by lines that no
+    shape can match, as :func:`_line_segments` reads them; None for any other file (a preamble, a clock, a
+    second shape, too few speaker lines to be a speaker transcript)."""
+    first = next(filter(None, lines), "")
+    shape = "bracket" if first.startswith("[") else "name"
+    namer = _speaker_name if shape == "name" else _bracket_label
+    line = _TURN_LINES[shape].match(first)
+    if not line or namer(line[1]) is None:
+        return None
+    parts = _TURN_LINES[shape].split(joined)  # text before the first turn, then (head, said, what follows) each
+    heads, said, follows = parts[1::3], parts[2::3], parts[3::3]
+    turns, text_lines = len(heads), len(lines) - lines.count("")
+    if parts[0].strip() or not (turns >= max(2, text_lines / 2) or turns == text_lines == 1):
+        return None
+    if not _is_prose(continuation := "".join(follows)) or (names := _speakers_named(heads, namer)) is None:
+        return None
+    if continuation.isspace() and "  " not in joined and joined.replace("\n", "").isprintable():
+        texts = said  # every turn one single-spaced line
+    else:
+        texts = list(map(" ".join, map(str.split, map(add, said, follows))))
+    return segments_of(map(names.__getitem__, heads), repeat(None), repeat(None), texts), "bracketed"
+
+
+def _header_turns(lines: list[str], joined: str) -> tuple[list[Segment], str] | None:
+    """The turns of an Otter text file, as :func:`_line_segments` reads it, where every header line is
+    ``Name  0:34`` with a single-spaced name and no other line can be a header or speaker line (none holds a
+    ":"); None for any other file."""
+    if _SPEAKER_LINE_MARKS.search(joined):
+        return None
+    parts = _HEADER_LINE.split(joined)  # text before the first header, then (name, clock, speech) each
+    heads, clocks, follows = parts[1::3], parts[2::3], parts[3::3]
+    text_lines = len(lines) - lines.count("")
+    if len(heads) < max(2, _HEADER_LINE_SHARE * text_lines) or ":" in parts[0] or ":" in "".join(follows):
+        return None
+    names = _speakers_named(heads, header_name)
+    if names is None:
+        return None
+    seconds = {clock: header_clock_seconds(clock) for clock in set(clocks)}
+    starts = list(map(seconds.__getitem__, clocks))
+    ends = [end if end >= start else None for start, end in pairwise(starts)] + [None]
+    texts = list(map(" ".join, map(str.split, follows)))
+    segments = segments_of(map(names.__getitem__, heads), starts, ends, texts)
+    return list(compress(segments, texts)), "otter"
+
+
+def _speakers_named(heads: list[str], namer: Callable[[str], str | None]) -> dict[str, str] | None:
+    """The speaker each distinct head names, or None as soon as one names nobody."""
+    names: dict[str, str] = {}
+    for head in set(heads):
+        name = namer(head)
+        if name is None:
+            return None
+        names[head] = name
+    return names
+
+
+def _bracket_label(label: str) -> str | None:
+    """The speaker a ``[label] text`` line names, as :func:`prefix_label` reads it."""
+    return label.strip() if looks_like_name(label) else None
+
+
+def _line_segments(lines: list[str], text: str) -> tuple[list[Segment], str]:
+    """Segments and format of any line-based file, read line by line."""
     parsed = _parsed_lines(lines)
     content = [line for line in lines if line and not (line[0].isdigit() and _clock_mark(line))]
     recognised = len(parsed) - parsed.count(None)
-    if _header_lines_lead(content, recognised):
-        segments, _ = parse_header_lines(content)
+    headers = _lead_header_lines(content, recognised)
+    if headers is not None:
+        segments, _ = parse_header_lines(content, headers)
         return segments, header_format(content, "otter")
     labelled = recognised >= 2 and recognised >= _SPEAKER_LINE_SHARE * _turn_lines(lines, parsed, len(content))
     if labelled or (recognised == 1 and len(content) == 1):
@@ -64,19 +178,23 @@ def _turn_lines(lines: list[str], parsed: list[tuple | None], content_lines: int
     return content_lines - sum(1 for line in lines[:first] if line and not _clock_mark(line))
 
 
-def _header_lines_lead(content: list[str], recognised: int) -> bool:
-    """Whether the lines are mostly Otter/Fathom header lines, more than the ``recognised`` speaker lines.
+def _lead_header_lines(content: list[str], recognised: int) -> list[tuple[str, float] | None] | None:
+    """Each line's :func:`header_line` where the lines are mostly Otter/Fathom header lines, more than the
+    ``recognised`` speaker lines; else None.
 
-    Counting stops once headers can no longer outnumber them, so a file of speaker lines is not checked
-    a second time line by line; and only lines that start with "@" or end in a digit can be headers.
+    Reading stops once headers can no longer outnumber them, so a file of speaker lines is not read a
+    second time line by line.
     """
-    headers, unchecked = 0, len(content)
+    headers: list[tuple[str, float] | None] = []
+    found, unchecked = 0, len(content)
     for line in content:
-        if headers + unchecked <= recognised:
-            return False
+        if found + unchecked <= recognised:
+            return None
         unchecked -= 1
-        headers += (line[0] == "@" or line[-1].isdigit()) and speaker_and_start(line) is not None
-    return headers >= 2 and headers >= _HEADER_LINE_SHARE * len(content) and headers > recognised
+        header = header_line(line)
+        headers.append(header)
+        found += header is not None
+    return headers if found >= 2 and found >= _HEADER_LINE_SHARE * len(content) and found > recognised else None
 
 
 def _clock_mark(line: str) -> re.Match[str] | None:
@@ -88,14 +206,16 @@ def _parsed_lines(lines: list[str]) -> list[tuple[str | None, float | None, str,
     """:func:`_speaker_line` of each line, the commonest shape (``Name: text``) matched in C first.
 
     A file of short turns spends its time in the per-line checks; the one pattern gives the same result
-    for the lines it matches (tests/test_properties.py checks that) at a third of the cost. Every shape
-    holds a ":" or " - " or starts with "[", so other lines (prose) are not checked at all.
+    for the lines it matches (tests/test_properties.py checks that) at a third of the cost. Lines that no
+    shape can match (:data:`_CANDIDATE_LINE`) are not checked at all.
     """
     return [
         (name, None, match[2], False)
         if match and (name := _speaker_name(match[1]))
-        else (_speaker_line(line) if ":" in line or " - " in line or line[:1] == "[" else None)
-        for line, match in zip(lines, map(_NAME_COLON_LINE.fullmatch, lines), strict=True)
+        else (_speaker_line(line) if candidate else None)
+        for line, match, candidate in zip(
+            lines, map(_NAME_COLON_LINE.fullmatch, lines), map(_CANDIDATE_LINE.match, lines), strict=True
+        )
     ]
 
 
@@ -197,5 +317,7 @@ def _joined(said: str, more: list[str]) -> str:
 
 
 def _paragraph_segments(text: str) -> list[Segment]:
-    paragraphs = re.split(r"\n\s*\n", text)
-    return [Segment(None, None, None, " ".join(p.split())) for p in paragraphs if not p.isspace() and p]
+    """A speaker-less segment per paragraph with text, single-spaced (built in C: prose may be a paragraph
+    per word)."""
+    texts = filter(None, map(" ".join, map(str.split, re.split(r"\n\s*\n", text))))
+    return segments_of(repeat(None), repeat(None), repeat(None), texts)
