@@ -16,6 +16,8 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+from dagster._core.loader import LoadingContextForTest
 from qualia_plugins.sentiment_analyzer import plugin as sentiment_plugin
 
 from qualia_pipelines.core.alerts import AlertError, signature
@@ -26,6 +28,7 @@ from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, plu
 from qualia_pipelines.orchestration.checks import corpus_check_result, report_check_evaluations
 from qualia_pipelines.orchestration.instance import INSTANCE_CLASS
 from qualia_pipelines.orchestration.jobs import process_transcripts
+from qualia_pipelines.orchestration.lineage import record_version
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges, inbox_files, inbox_paths
 from qualia_pipelines.orchestration.resources import AlertsResource, QualiaIOManager, QualiaResource, registry_for
 from qualia_pipelines.orchestration.sensors import (
@@ -264,6 +267,62 @@ def test_corpus_assets_and_reports(instance: dg.DagsterInstance, inbox: Path) ->
     for asset, name in ((asset, "complete_and_defined") for asset in checks):
         evaluation = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(dg.AssetKey(asset), name))
         assert evaluation is not None and evaluation.status.value == "SUCCEEDED", (asset, name, evaluation)
+
+
+def test_a_changed_file_marks_exactly_its_own_transcript_stale_after_a_range_run(
+    instance: dg.DagsterInstance, inbox: Path
+) -> None:
+    keys = sorted(path.name for path in inbox.iterdir())
+    instance.add_dynamic_partitions(TRANSCRIPTS.name, keys)
+    for key in keys:
+        observe(instance, inbox / key)
+    definitions = definitions_for(Settings(data_dir=inbox.parent))
+    process = definitions.resolve_job_def("process_transcripts")
+    assert process.execute_in_process(instance=instance, tags={RANGE_START: keys[0], RANGE_END: keys[-1]}).success
+    per_transcript = ["transcript", *registry_for(()).plugins, "report"]
+    for asset in per_transcript:
+        tags = {key: latest_tags(instance, asset, key) for key in keys}
+        assert all(tags[key]["dagster/input_data_version/inbox_file"] == digest(inbox / key) for key in keys), asset
+        assert len({tags[key]["dagster/data_version"] for key in keys}) == len(keys), asset  # one per transcript
+    stored = json.loads((inbox.parent / "outputs" / "word_frequency" / "retro_pt.txt.json").read_text())
+    assert latest_tags(instance, "word_frequency", "retro_pt.txt")["dagster/data_version"] == record_version(stored)
+    assert stale_statuses(instance, definitions, per_transcript, keys) == {
+        (asset, key): StaleStatus.FRESH for asset in per_transcript for key in keys
+    }
+
+    changed = inbox / "retro_pt.txt"
+    changed.write_text(changed.read_text() + "[00:01:20] Marina Lopes: Mais uma coisa importante.\n")
+    observe(instance, changed)
+    assert stale_statuses(instance, definitions, per_transcript, keys) == {
+        (asset, key): StaleStatus.STALE if key == "retro_pt.txt" else StaleStatus.FRESH
+        for asset in per_transcript
+        for key in keys
+    }
+    assert process.execute_in_process(instance=instance, partition_key="retro_pt.txt").success  # one transcript
+    assert set(stale_statuses(instance, definitions, per_transcript, keys).values()) == {StaleStatus.FRESH}
+    assert latest_tags(instance, "word_frequency", "retro_pt.txt")["dagster/input_data_version/inbox_file"] == digest(
+        changed
+    )
+
+
+def observe(instance: dg.DagsterInstance, file: Path) -> None:
+    """The inbox sensor's record of a file: an observation of its partition with the file's hash."""
+    tags = {"dagster/data_version": digest(file)}
+    instance.report_runless_asset_event(dg.AssetObservation("inbox_file", partition=file.name, tags=tags))
+
+
+def latest_tags(instance: dg.DagsterInstance, asset: str, key: str) -> dict[str, str]:
+    filtered = dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[key])
+    [record] = instance.fetch_materializations(filtered, limit=1).records
+    return dict(record.asset_materialization.tags)
+
+
+def stale_statuses(
+    instance: dg.DagsterInstance, definitions: dg.Definitions, assets: list[str], keys: list[str]
+) -> dict[tuple[str, str], StaleStatus]:
+    """Each asset's stale status per transcript, as the UI shows it (Dagster's own resolver)."""
+    resolver = CachingStaleStatusResolver(instance, definitions.resolve_asset_graph(), LoadingContextForTest(instance))
+    return {(asset, key): resolver.get_status(dg.AssetKey(asset), key) for asset in assets for key in keys}
 
 
 def test_inbox_paths_finds_a_runs_files_without_listing_the_inbox_for_plain_names(tmp_path: Path) -> None:

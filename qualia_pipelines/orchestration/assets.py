@@ -28,6 +28,7 @@ from qualia_pipelines.core.registry import Registry
 from qualia_pipelines.core.resolver import direct_dependencies, providers
 from qualia_pipelines.core.transcript import Transcript
 from qualia_pipelines.orchestration.checks import check_evaluations, check_specs, skipped_evaluations
+from qualia_pipelines.orchestration.lineage import versioned_output
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_paths
 from qualia_pipelines.orchestration.resources import QualiaResource, output_file
 
@@ -55,9 +56,10 @@ inbox_file = dg.AssetSpec(
     backfill_policy=dg.BackfillPolicy.single_run(),
     description="The transcript file parsed into speaker segments.",
 )
-def transcript(context: dg.AssetExecutionContext, qualia: QualiaResource) -> dg.Output:
+def transcript(context: dg.AssetExecutionContext, qualia: QualiaResource) -> Iterator[Any]:
     files = inbox_paths(qualia.inbox_dir, context.partition_keys)
     parsed: dict[str, Any] = {}
+    metadata: dict[str, dict[str, Any]] = {}
     for key in context.partition_keys:
         if key not in files:
             raise dg.Failure(f"transcript {key!r}: no such file in the inbox {qualia.inbox_dir}", allow_retries=False)
@@ -67,8 +69,8 @@ def transcript(context: dg.AssetExecutionContext, qualia: QualiaResource) -> dg.
             raise dg.Failure(str(exc), allow_retries=False) from None
         parsed[key] = document.to_dict()
         parsed[key]["metadata"].setdefault("date", _modified(files[key]))
-        context.add_asset_metadata(transcript_metadata(parsed[key], files[key]), partition_key=key)
-    return dg.Output(parsed)
+        metadata[key] = transcript_metadata(parsed[key], files[key])
+    yield from versioned_output(context, parsed, metadata, observed=[INBOX_FILE_ASSET])
 
 
 def _modified(path: Path) -> str:
@@ -107,6 +109,7 @@ def plugin_asset(registry: Registry, plugin: Plugin) -> dg.AssetsDefinition:
     @dg.asset(
         name=plugin.id,
         ins=ins,
+        deps=[inbox_file],  # every result of a transcript derives from its file: a change marks each one stale
         partitions_def=TRANSCRIPTS,
         group_name=plugin.kind,
         code_version=plugin.version,
@@ -131,24 +134,21 @@ def plugin_asset(registry: Registry, plugin: Plugin) -> dg.AssetsDefinition:
         config = {name: value for name, value in context.op_execution_context.op_config.items() if value is not None}
         params = engine.validated_parameters([plugin.id], {plugin.id: config})[plugin.id]
         results: dict[str, Any] = {}
-        skipped: dict[str, str] = {}
+        metadata: dict[str, dict[str, Any]] = {}
         for key in context.partition_keys:
             inputs = {required: _input(plugin, required, key, loaded, provider_of) for required in plugin.requires}
             try:
                 values = engine.run_plugin(plugin.id, inputs, params)
             except NothingToDrawError as exc:
                 context.log.info(f"{plugin.id} skipped transcript {key!r}: {exc}")
-                skipped[key] = str(exc)
+                metadata[key] = {"skipped": str(exc)}
                 continue
             except QualiaError as exc:
                 raise dg.Failure(f"{plugin.id} on transcript {key!r}: {exc}") from exc
             results[key] = values if plugin.kind == "visualizer" else _record(plugin, params, values, loaded, key)
             stored = output_file(Path(qualia.outputs) / plugin.id, key, results[key]).resolve()
-            metadata = {**record_metadata(results[key]), "path": dg.MetadataValue.path(str(stored))}
-            context.add_asset_metadata(metadata, partition_key=key)
-        for key, why in skipped.items():
-            context.add_asset_metadata({"skipped": why}, partition_key=key)
-        yield dg.Output(results)
+            metadata[key] = {**record_metadata(results[key]), "path": dg.MetadataValue.path(str(stored))}
+        yield from versioned_output(context, results, metadata, observed=[INBOX_FILE_ASSET])
         yield from check_evaluations(plugin, results)
         yield from check_outputs(context)
 

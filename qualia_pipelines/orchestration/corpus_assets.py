@@ -6,13 +6,14 @@ from typing import Any
 import dagster as dg
 
 from qualia_pipelines import __version__
-from qualia_pipelines.orchestration.assets import check_outputs
+from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, check_outputs, inbox_file
 from qualia_pipelines.orchestration.checks import (
     REPORT_CHECK,
     corpus_check_result,
     corpus_check_spec,
     report_check_evaluations,
 )
+from qualia_pipelines.orchestration.lineage import versioned_output
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
 
 CORPUS_GROUP = "corpus"
@@ -111,6 +112,7 @@ def speaker_participation(teams_cleaner: dict[str, Any]) -> Iterator[Any]:
     partitions_def=TRANSCRIPTS,
     group_name="report",
     ins={name: dg.AssetIn(name) for name in ("teams_cleaner", "word_frequency", "sentiment_analyzer", "wordcloud_viz")},
+    deps=[inbox_file],
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"html"},
     code_version=__version__,
@@ -138,7 +140,8 @@ def report(
         pages[key] = {
             "report": report_html(teams_cleaner[key], word_frequency[key], sentiment_analyzer[key], png, __version__)
         }
-    yield dg.Output(pages, metadata={"reports": len(pages)})
+    sizes = {key: {"bytes": len(page["report"].content)} for key, page in pages.items()}
+    yield from versioned_output(context, pages, sizes, observed=[INBOX_FILE_ASSET])
     shown = {key: shown_texts(teams_cleaner[key], sentiment_analyzer[key]) for key in pages}
     yield from report_check_evaluations({key: page["report"].content for key, page in pages.items()}, shown)
     yield from check_outputs(context)

@@ -9,6 +9,10 @@ Each name, why Qualia needs it, and the tests that break first if it moves:
 
 - ``DATA_VERSION_TAG``: the inbox observation's data version, read back per partition
   (test_orchestration: the ``test_inbox_sensor_*`` tests).
+- ``CODE_VERSION_TAG``, ``DATA_VERSION_IS_USER_PROVIDED_TAG``, ``get_input_data_version_tag``,
+  ``get_input_event_pointer_tag``: the provenance tags of a range run's per-transcript materializations, which
+  Dagster's stale-status resolver reads (lineage.py;
+  test_orchestration::test_a_changed_file_marks_exactly_its_own_transcript_stale_after_a_range_run).
 - ``NOT_FINISHED_STATUSES``: the corpus refresh waits for unfinished runs
   (test_orchestration::test_corpus_sensor_refreshes_once_a_drop_is_processed_and_nothing_is_running).
 - ``ASSET_PARTITION_RANGE_START_TAG``, ``ASSET_PARTITION_RANGE_END_TAG``: range runs, one run for many
@@ -21,9 +25,17 @@ Each name, why Qualia needs it, and the tests that break first if it moves:
   dagster.yaml (test_instance, test_deployment).
 - ``DefsStateStorage``, in tests/conftest.py only: asserts that no instance or sensor context is left open
   between tests.
+- ``CachingStaleStatusResolver``, ``StaleStatus``, ``LoadingContextForTest``, in tests/test_orchestration.py
+  only: the stale status the UI shows, per transcript (Dagster has no public Python API for it).
 """
 
-from dagster._core.definitions.data_version import DATA_VERSION_TAG
+from dagster._core.definitions.data_version import (
+    CODE_VERSION_TAG,
+    DATA_VERSION_IS_USER_PROVIDED_TAG,
+    DATA_VERSION_TAG,
+)
+from dagster._core.definitions.data_version import get_input_data_version_tag as input_data_version_tag
+from dagster._core.definitions.data_version import get_input_event_pointer_tag as input_event_pointer_tag
 from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
 from dagster._core.instance.ref import InstanceRef
@@ -39,6 +51,8 @@ __all__ = [
     "ASSET_EVENTS",
     "ASSET_PARTITION_RANGE_END_TAG",
     "ASSET_PARTITION_RANGE_START_TAG",
+    "CODE_VERSION_TAG",
+    "DATA_VERSION_IS_USER_PROVIDED_TAG",
     "DATA_VERSION_TAG",
     "NOT_FINISHED_STATUSES",
     "ConfigurableClassData",
@@ -47,4 +61,6 @@ __all__ = [
     "InstanceRef",
     "SqliteEventLogStorage",
     "db_result",
+    "input_data_version_tag",
+    "input_event_pointer_tag",
 ]
