@@ -57,6 +57,7 @@ bench: setup
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/adversarial.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/automation.py
 	$(BIN)/python bench/sentiment.py
 
 clean:
