@@ -391,3 +391,8 @@ def test_a_broken_file_fails_once_until_it_changes_or_a_retry_is_asked(project: 
         assert request.tags["qualia/launched_by"] == "schedule"
         launchers = {run.dagster_run.tags.get("qualia/launched_by") for run in instance.get_run_records()}
         assert launchers == {"cli"}  # every run of `qualia run` says so, the corpus refresh too
+        for record in instance.get_run_records():  # and is a run of the code location, as the daemon's are
+            run = record.dagster_run
+            assert run.tags["dagster/code_location"] == "qualia" and run.remote_job_origin.location_name == "qualia"
+            assert run.remote_job_origin.repository_origin.repository_name == "__repository__"
+            assert run.job_code_origin.repository_origin.code_pointer.module == "qualia_pipelines.definitions"

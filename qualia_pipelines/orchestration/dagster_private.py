@@ -23,12 +23,20 @@ Each name, why Qualia needs it, and the tests that break first if it moves:
   them (instance.py; test_instance, test_deployment).
 - ``InstanceRef``, ``ConfigurableClassData``: the instance class that selects that storage from
   dagster.yaml (test_instance, test_deployment).
+- ``execute_run``, ``InMemoryJob``, ``JobExecutionResult``, ``CODE_LOCATION_TAG`` and the origin classes in
+  ``code_location_job_origin``/``module_job_origin``: `qualia run` and the API execute runs in their own process
+  as runs of the ``qualia`` code location, with the origins the webserver's workspace gives the daemon's runs
+  (runs.py; test_ops::test_a_broken_file_fails_once_until_it_changes_or_a_retry_is_asked).
 - ``DefsStateStorage``, in tests/conftest.py only: asserts that no instance or sensor context is left open
   between tests.
 - ``CachingStaleStatusResolver``, ``StaleStatus``, ``LoadingContextForTest``, in tests/test_orchestration.py
   only: the stale status the UI shows, per transcript (Dagster has no public Python API for it).
 """
 
+import sys
+from pathlib import Path
+
+from dagster._core.code_pointer import ModuleCodePointer
 from dagster._core.definitions.data_version import (
     CODE_VERSION_TAG,
     DATA_VERSION_IS_USER_PROVIDED_TAG,
@@ -36,21 +44,56 @@ from dagster._core.definitions.data_version import (
 )
 from dagster._core.definitions.data_version import get_input_data_version_tag as input_data_version_tag
 from dagster._core.definitions.data_version import get_input_event_pointer_tag as input_event_pointer_tag
+from dagster._core.definitions.job_base import InMemoryJob
 from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
+from dagster._core.execution.api import execute_run
+from dagster._core.execution.job_execution_result import JobExecutionResult
 from dagster._core.instance.ref import InstanceRef
+from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
+from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlalchemy_compat import db_result
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    CODE_LOCATION_TAG,
+)
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._serdes import ConfigurableClassData
+
+DEFINITIONS_MODULE, DEFINITIONS_ATTRIBUTE = "qualia_pipelines.definitions", "defs"
+REPOSITORY = "__repository__"
+"""The repository name Dagster gives a module's ``Definitions``."""
+_WORKING_DIRECTORY = str(Path(__file__).resolve().parents[2])
+
+
+def code_location_job_origin(job_name: str, location: str) -> RemoteJobOrigin:
+    """The job's origin in the webserver's workspace: code location, repository, job."""
+    target = LoadableTargetOrigin(
+        executable_path=sys.executable,
+        module_name=DEFINITIONS_MODULE,
+        attribute=DEFINITIONS_ATTRIBUTE,
+        working_directory=_WORKING_DIRECTORY,
+    )
+    location_origin = InProcessCodeLocationOrigin(loadable_target_origin=target, location_name=location)
+    return RemoteJobOrigin(RemoteRepositoryOrigin(location_origin, REPOSITORY), job_name)
+
+
+def module_job_origin(job_name: str) -> JobPythonOrigin:
+    """Where the job's code is loaded from, as the daemon's runs record it."""
+    pointer = ModuleCodePointer(DEFINITIONS_MODULE, DEFINITIONS_ATTRIBUTE, _WORKING_DIRECTORY)
+    return JobPythonOrigin(job_name, RepositoryPythonOrigin(sys.executable, pointer))
+
 
 __all__ = [
     "ASSET_CHECK_EVENTS",
     "ASSET_EVENTS",
     "ASSET_PARTITION_RANGE_END_TAG",
     "ASSET_PARTITION_RANGE_START_TAG",
+    "CODE_LOCATION_TAG",
     "CODE_VERSION_TAG",
     "DATA_VERSION_IS_USER_PROVIDED_TAG",
     "DATA_VERSION_TAG",
@@ -58,9 +101,14 @@ __all__ = [
     "ConfigurableClassData",
     "DagsterSqliteStorage",
     "EventLogEntry",
+    "InMemoryJob",
     "InstanceRef",
+    "JobExecutionResult",
     "SqliteEventLogStorage",
+    "code_location_job_origin",
     "db_result",
+    "execute_run",
     "input_data_version_tag",
     "input_event_pointer_tag",
+    "module_job_origin",
 ]

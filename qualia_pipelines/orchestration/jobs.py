@@ -6,6 +6,8 @@ import dagster as dg
 
 from qualia_pipelines.orchestration.resources import QualiaResource
 
+CODE_LOCATION = "qualia"
+"""The code location's name, as pyproject.toml's [tool.dagster] and ops/workspace.yaml give it."""
 LAUNCHED_BY_TAG = "qualia/launched_by"
 """What asked for a run: ``sensor``, ``schedule``, ``cli`` or ``api`` (runs from the UI have Dagster's own tags)."""
 

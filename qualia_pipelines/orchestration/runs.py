@@ -1,11 +1,12 @@
 """Processing transcripts through Dagster from outside the daemon: `qualia run` and the REST API.
 
 The same jobs, partitions and range runs as the inbox sensor, executed in the
-calling process on the given instance, so the runs and materializations show
-up in the Dagster UI like any other.
+calling process on the given instance as runs of the `qualia` code location, so
+the runs and materializations show up in the Dagster UI like any other.
 """
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,9 +19,15 @@ from qualia_pipelines.core.storage import write_text_atomic
 from qualia_pipelines.orchestration.dagster_private import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
+    CODE_LOCATION_TAG,
+    InMemoryJob,
+    JobExecutionResult,
+    code_location_job_origin,
+    execute_run,
+    module_job_origin,
 )
 from qualia_pipelines.orchestration.instance import INSTANCE_CLASS
-from qualia_pipelines.orchestration.jobs import CORPUS_JOB_NAME, PROCESS_JOB_NAME, launched_by
+from qualia_pipelines.orchestration.jobs import CODE_LOCATION, CORPUS_JOB_NAME, PROCESS_JOB_NAME, launched_by
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
 from qualia_pipelines.orchestration.resources import QualiaResource
 from qualia_pipelines.orchestration.schedules import pending_partitions
@@ -126,26 +133,45 @@ def _keys_of(request: dg.RunRequest, ordered: list[str]) -> tuple[str, ...]:
 
 def execute_planned(instance: dg.DagsterInstance, defs: dg.Definitions, planned: PlannedRun) -> str | None:
     """Run one planned run in this process; the failure message, or None when it succeeded."""
-    result = defs.resolve_job_def(PROCESS_JOB_NAME).execute_in_process(
-        instance=instance,
-        partition_key=planned.request.partition_key,
-        tags=dict(planned.request.tags),
-        run_id=planned.run_id,
-        raise_on_error=False,
-        run_config=QUIET,
-    )
-    return None if result.success else failure_message(result)
+    request = planned.request
+    return run_in_code_location(instance, defs, PROCESS_JOB_NAME, request.tags, request.partition_key, planned.run_id)
 
 
 def refresh_corpus_now(instance: dg.DagsterInstance, defs: dg.Definitions, launcher: str) -> str | None:
     """Recompute the corpus tables; the failure message, or None when it succeeded."""
-    result = defs.resolve_job_def(CORPUS_JOB_NAME).execute_in_process(
-        instance=instance, raise_on_error=False, run_config=QUIET, tags=launched_by(launcher)
+    failure = run_in_code_location(instance, defs, CORPUS_JOB_NAME, launched_by(launcher))
+    return None if failure is None else "corpus: " + failure
+
+
+def run_in_code_location(
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    job_name: str,
+    tags: Mapping[str, str],
+    partition_key: str | None = None,
+    run_id: str | None = None,
+) -> str | None:
+    """Execute the job in this process as a run of Qualia's code location: the failure message, or None.
+
+    ``execute_in_process`` records a run with no origin, which the UI shows apart from the daemon's runs
+    (not on the Overview timeline, no re-execution). This run names the same code location, repository and
+    module as the webserver's workspace, so the UI finds the job and treats the run like any other.
+    """
+    job = defs.resolve_job_def(job_name)
+    partition_tags = job.get_tags_for_partition_key(partition_key, None) if partition_key else {}
+    run = instance.create_run_for_job(
+        job_def=job,
+        run_id=run_id,
+        run_config=QUIET,
+        tags={**job.run_tags, **partition_tags, **tags, CODE_LOCATION_TAG: CODE_LOCATION},
+        remote_job_origin=code_location_job_origin(job_name, CODE_LOCATION),
+        job_code_origin=module_job_origin(job_name),
     )
-    return None if result.success else "corpus: " + failure_message(result)
+    result = execute_run(InMemoryJob(job), run, instance)
+    return None if result.success else failure_message(result)
 
 
-def failure_message(result: dg.ExecuteInProcessResult) -> str:
+def failure_message(result: dg.ExecuteInProcessResult | JobExecutionResult) -> str:
     failures = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
     errors = [
         str(event.event_specific_data.error.message).strip()
