@@ -34,16 +34,23 @@ from qualia_pipelines.orchestration.sensors import (
 
 def assets_for(registry: Registry) -> list[dg.AssetsDefinition]:
     """The inbox file, the parsed transcript, one asset per plugin, the corpus tables and the report."""
-    return [
-        inbox_file,
-        transcript,
-        *plugin_assets(registry),
-        corpus_vocabulary,
-        distinctive_words,
-        sentiment_over_time,
-        speaker_participation,
-        report,
-    ]
+    per_transcript = [inbox_file, transcript, *plugin_assets(registry)]
+    readers = [corpus_vocabulary, distinctive_words, sentiment_over_time, speaker_participation, report]
+    return [*per_transcript, *with_input_code_versions(readers, per_transcript)]
+
+
+def with_input_code_versions(readers: list[Any], inputs: list[Any]) -> list[Any]:
+    """The corpus tables and the report versioned by Qualia's version plus the code version of each asset they
+    read (``1.4.0+word_frequency@1.2.0``): a new plugin version shows them as changed code in the UI at once."""
+    specs = [spec for asset in inputs for spec in ([asset] if isinstance(asset, dg.AssetSpec) else asset.specs)]
+    versions = {spec.key: spec.code_version for spec in specs}
+
+    def versioned(spec: dg.AssetSpec) -> dg.AssetSpec:
+        read = sorted(f"{dep.asset_key.to_user_string()}@{versions[dep.asset_key]}" for dep in spec.deps
+                      if versions.get(dep.asset_key))  # fmt: skip
+        return spec.replace_attributes(code_version="+".join([spec.code_version or "", *read]))
+
+    return dg.map_asset_specs(versioned, readers)
 
 
 def owned_and_referenced(assets: list[Any], settings: Settings) -> list[Any]:

@@ -20,6 +20,7 @@ from dagster._core.definitions.data_version import CachingStaleStatusResolver, S
 from dagster._core.loader import LoadingContextForTest
 from qualia_plugins.sentiment_analyzer import plugin as sentiment_plugin
 
+from qualia_pipelines import __version__
 from qualia_pipelines.core.alerts import AlertError, signature
 from qualia_pipelines.core.figures import plotly_js_path
 from qualia_pipelines.core.settings import Settings
@@ -203,6 +204,9 @@ def test_every_asset_carries_the_settings_owners_and_tags_and_links_its_code() -
         assert references and all(Path(reference.file_path).is_file() for reference in references)
     plugin_file = Path(specs["sentiment_analyzer"].metadata["dagster/code_references"].code_references[0].file_path)
     assert plugin_file == Path(sentiment_plugin.run.__code__.co_filename)  # the plugin's own source, not the adapter
+    words = specs["word_frequency"].code_version
+    assert specs["distinctive_words"].code_version == f"{__version__}+word_frequency@{words}"  # its inputs' too
+    assert f"+sentiment_analyzer@{sentiment_plugin.version}+" in specs["report"].code_version
     with pytest.raises(ValueError, match="owner 'research' is neither an e-mail address nor team:<name>"):
         Settings(asset_owners=["research"])
 
