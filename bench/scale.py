@@ -11,9 +11,13 @@ leaves them), then measures on the real code:
   from the same files in the same run;
 - a page of `GET /transcripts` (the first, the next, and the last: files not registered yet), against the
   baseline of the whole listing in one answer, as the API gave it before it paged;
-- reading N stored records the way a corpus refresh does (the IO manager, one record per partition), against
+- reading N stored records the way a corpus refresh did (the IO manager, one record per partition), against
   the baseline of finding each by listing its folder (timed on 200 keys and scaled to N: at 10,000 in full it
   takes minutes);
+- the corpus refresh after a drop of 100 new transcripts into a corpus store of N one-hour meetings (each
+  with 1,200 distinct words, Zipf-like counts, 4 speakers and a sentiment; the store is written directly in
+  its documented layout, by DuckDB): taking the drop in, then computing the four corpus tables and writing
+  them as Parquet, in a child process whose peak RSS is reported (targets at 100,000: <= 30 s, <= 1.5 GB);
 
 and the growth exponent of each figure between sizes (1 = linear in N, 0 = flat). Then the bytes of outputs
 a one-hour meeting costs (two meetings through `qualia run`). A benchmark, not a test.
@@ -38,6 +42,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import dagster as dg  # noqa: E402
 
+from qualia_pipelines.core.corpus import CorpusStore, TranscriptFacts  # noqa: E402
 from qualia_pipelines.core.inbox import Known, observe  # noqa: E402
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, partition_key  # noqa: E402
 from qualia_pipelines.orchestration.resources import QualiaIOManager, QualiaResource  # noqa: E402
@@ -51,6 +56,8 @@ from qualia_pipelines.orchestration.status import (  # noqa: E402
 )
 
 SAMPLE = (ROOT / "samples" / "retro_pt.txt").read_text(encoding="utf-8")
+MEETING_WORDS = 1200
+WORD_POOL = 199_999  # prime: a meeting's words (i * step mod the pool) are distinct
 DROP = 100
 LISTING_SAMPLE = 200
 PAGE = 100
@@ -159,6 +166,94 @@ def read_figures(outputs: Path, count: int) -> dict[str, float]:
     return {"listing read of every record s (baseline)": listing_s * count / len(sample), "read every record s": read_s}
 
 
+def store_figures(count: int) -> dict[str, float]:
+    """The corpus refresh after a drop of 100 into a store of ``count`` meetings, in a child process."""
+    command = [sys.executable, __file__, "--store-case", str(count)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=3600, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def store_case(count: int) -> dict[str, float]:
+    """Build a store of ``count`` meetings, then time a refresh that takes in a drop of 100 (this process)."""
+    import resource
+
+    folder = Path(tempfile.mkdtemp(prefix=f"qualia-store-{count}-"))
+    try:
+        started = time.perf_counter()
+        build_store(folder, count)
+        build_s = time.perf_counter() - started
+        store = CorpusStore(folder)
+        drop = [meeting_facts(count + number) for number in range(DROP)]
+        refresh_s, _ = timed(lambda: refresh(store, drop, folder / "tables"))
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        size = sum(path.stat().st_size for path in folder.rglob("*.parquet"))
+        return {"store build s (setup)": build_s, "corpus refresh after a drop of 100 s": refresh_s,
+                "corpus refresh peak RSS MB": rss / 1e6, "corpus store MB": size / 1e6}  # fmt: skip
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def refresh(store: CorpusStore, drop: list[TranscriptFacts], tables: Path) -> None:
+    """What the corpus assets do after a drop: take it in, then compute and write the four tables."""
+    store.apply(drop, cursor=1)
+    tables.mkdir(exist_ok=True)
+    for name in ("vocabulary", "distinctive_words", "sentiment_over_time", "participation"):
+        getattr(store, name)().to_parquet(tables / f"{name}.parquet")
+
+
+def meeting_counts(number: int) -> dict[str, int]:
+    """One meeting's word counts: 1,200 distinct words, the i-th commonest said about 200 / (i + 1) times."""
+    return {
+        f"w{(number * 7919 + index * 104729) % WORD_POOL}": max(1, 200 // (index + 1)) for index in range(MEETING_WORDS)
+    }
+
+
+def meeting_facts(number: int) -> TranscriptFacts:
+    speakers = [
+        {"speaker": f"Speaker {number % 50 + seat}", "utterances": 40, "words": 2000, "talk_time_s": 900.0,
+         "share_of_words": 0.25}
+        for seat in range(4)
+    ]  # fmt: skip
+    mood = {"polarity": (number % 200 - 100) / 100, "sentiment_label": "neutral", "engine": "leia", "language": "pt",
+            "statistics": {"share_positive": 0.3, "share_negative": 0.2, "segments": 400}}  # fmt: skip
+    return TranscriptFacts(f"meeting_{number:06d}", meeting_counts(number), "2026-11-03T14:00:00", mood, speakers)
+
+
+def build_store(folder: Path, count: int) -> None:
+    """A store of ``count`` meetings in the documented layout, written by DuckDB (as ``meeting_facts`` would
+    give them, without a Python object per word)."""
+    import duckdb
+
+    (folder / "word_counts").mkdir(parents=True)
+    words = f"(SELECT t, i FROM range({count}) a(t), range({MEETING_WORDS}) b(i))"
+    rows = (
+        f"SELECT 1::BIGINT AS batch, 'meeting_' || lpad(t::VARCHAR, 6, '0') AS transcript, "
+        f"'w' || ((t * 7919 + i * 104729) % {WORD_POOL}) AS word, greatest(1, 200 // (i + 1))::BIGINT AS count "
+        f"FROM {words}"
+    )
+    total = sum(meeting_counts(0).values())
+    with duckdb.connect(config={"threads": 2, "memory_limit": "1GB", "preserve_insertion_order": False}) as db:
+        db.execute(f"COPY ({rows}) TO '{folder / 'word_counts' / 'batch-1.parquet'}' (FORMAT parquet)")
+        db.execute(
+            f"COPY (SELECT word, sum(count)::BIGINT AS count, count(*)::BIGINT AS transcripts FROM "
+            f"'{folder / 'word_counts' / 'batch-1.parquet'}' GROUP BY word) TO '{folder / 'vocabulary-1.parquet'}'"
+        )
+        db.execute(
+            f"COPY (SELECT 'meeting_' || lpad(t::VARCHAR, 6, '0') AS transcript, true AS counted, 1::BIGINT AS batch, "
+            f"{total}::BIGINT AS words, {MEETING_WORDS}::BIGINT AS distinct_words, 20::BIGINT AS tenth_count, "
+            "TIMESTAMPTZ '2026-11-03 14:00:00+00' AS date, 'pt' AS language, (t % 200 - 100) / 100 AS polarity, "
+            "'neutral' AS label, 0.3 AS share_positive, 0.2 AS share_negative, 400::BIGINT AS segments, "
+            f"'leia' AS engine FROM range({count}) a(t)) TO '{folder / 'transcripts-1.parquet'}'"
+        )
+        db.execute(
+            "COPY (SELECT 'meeting_' || lpad(t::VARCHAR, 6, '0') AS transcript, 'Speaker ' || (t % 50 + s) AS speaker,"
+            " 40::BIGINT AS utterances, 2000::BIGINT AS words, 900.0 AS talk_time_s, 0.25 AS share_of_words "
+            f"FROM range({count}) a(t), range(4) b(s)) TO '{folder / 'speakers-1.parquet'}'"
+        )
+    state = {"generation": 1, "cursor": 0, "batches": {"1": count * MEETING_WORDS}}
+    (folder / "state.json").write_text(json.dumps(state), encoding="utf-8")
+
+
 def outputs_per_meeting() -> tuple[float, float]:
     """Bytes of outputs per one-hour meeting (two of them, pt and en, through `qualia run` on a fresh
     instance), and the bytes written once per outputs folder (the shared plotly.js copies, corpus tables)."""
@@ -191,6 +286,7 @@ def measure(count: int) -> dict[str, float]:
             figures = sensor_figures(instance, inbox, digests)
             figures.update(listing_figures(instance, inbox))
         figures.update(read_figures(work / "outputs", count))
+        figures.update(store_figures(count))
         return figures
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -200,7 +296,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="inbox sizes (default 1000 10000)")
     parser.add_argument("--big", action="store_true", help="add N = 100,000 (about 15 minutes on 2 cores)")
+    parser.add_argument("--store-case", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.store_case:
+        print(json.dumps(store_case(args.store_case)))
+        return
     sizes = [*args.sizes, *([100_000] if args.big else [])]
     results = {}
     for count in sizes:

@@ -9,6 +9,7 @@ from qualia_pipelines.core.registry import Registry
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, transcript
 from qualia_pipelines.orchestration.corpus_assets import (
+    corpus_store,
     corpus_vocabulary,
     distinctive_words,
     report,
@@ -33,15 +34,16 @@ from qualia_pipelines.orchestration.sensors import (
 
 
 def assets_for(registry: Registry) -> list[dg.AssetsDefinition]:
-    """The inbox file, the parsed transcript, one asset per plugin, the corpus tables and the report."""
+    """The inbox file, the parsed transcript, one asset per plugin, the corpus store and tables, the report."""
     per_transcript = [inbox_file, transcript, *plugin_assets(registry)]
-    readers = [corpus_vocabulary, distinctive_words, sentiment_over_time, speaker_participation, report]
+    readers = [corpus_store, corpus_vocabulary, distinctive_words, sentiment_over_time, speaker_participation, report]
     return [*per_transcript, *with_input_code_versions(readers, per_transcript)]
 
 
 def with_input_code_versions(readers: list[Any], inputs: list[Any]) -> list[Any]:
-    """The corpus tables and the report versioned by Qualia's version plus the code version of each asset they
-    read (``1.4.0+word_frequency@1.2.0``): a new plugin version shows them as changed code in the UI at once."""
+    """The corpus and the report versioned by Qualia's version plus the code version of each asset they read
+    (``1.4.0+word_frequency@1.2.0``), in order, so a table over the store carries the store's: a new plugin
+    version shows them all as changed code at once."""
     specs = [spec for asset in inputs for spec in ([asset] if isinstance(asset, dg.AssetSpec) else asset.specs)]
     versions = {spec.key: spec.code_version for spec in specs}
 
@@ -50,7 +52,12 @@ def with_input_code_versions(readers: list[Any], inputs: list[Any]) -> list[Any]
                       if versions.get(dep.asset_key))  # fmt: skip
         return spec.replace_attributes(code_version="+".join([spec.code_version or "", *read]))
 
-    return dg.map_asset_specs(versioned, readers)
+    mapped = []
+    for reader in readers:
+        [asset] = dg.map_asset_specs(versioned, [reader])
+        versions.update({spec.key: spec.code_version for spec in asset.specs})
+        mapped.append(asset)
+    return mapped
 
 
 def owned_and_referenced(assets: list[Any], settings: Settings) -> list[Any]:

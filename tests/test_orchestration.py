@@ -204,8 +204,9 @@ def test_every_asset_carries_the_settings_owners_and_tags_and_links_its_code() -
         assert references and all(Path(reference.file_path).is_file() for reference in references)
     plugin_file = Path(specs["sentiment_analyzer"].metadata["dagster/code_references"].code_references[0].file_path)
     assert plugin_file == Path(sentiment_plugin.run.__code__.co_filename)  # the plugin's own source, not the adapter
-    words = specs["word_frequency"].code_version
-    assert specs["distinctive_words"].code_version == f"{__version__}+word_frequency@{words}"  # its inputs' too
+    words, store = specs["word_frequency"].code_version, specs["corpus_store"].code_version
+    assert store.startswith(f"{__version__}+") and store.endswith(f"+word_frequency@{words}")  # its inputs' too
+    assert specs["distinctive_words"].code_version == f"{__version__}+corpus_store@{store}"
     assert f"+sentiment_analyzer@{sentiment_plugin.version}+" in specs["report"].code_version
     with pytest.raises(ValueError, match="owner 'research' is neither an e-mail address nor team:<name>"):
         Settings(asset_owners=["research"])

@@ -1,6 +1,8 @@
 """Corpus assets across all transcripts, and the per-transcript HTML report."""
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -15,29 +17,112 @@ from qualia_pipelines.orchestration.checks import (
 )
 from qualia_pipelines.orchestration.lineage import versioned_output
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS
+from qualia_pipelines.orchestration.resources import QualiaResource, stored_output
 
 CORPUS_GROUP = "corpus"
-CORPUS_ASSETS = ("corpus_vocabulary", "distinctive_words", "sentiment_over_time", "speaker_participation")
+STORE_ASSET = "corpus_store"
+CORPUS_ASSETS = (STORE_ASSET, "corpus_vocabulary", "distinctive_words", "sentiment_over_time", "speaker_participation")
 REPORT_ASSET = "report"
+STORE_INPUTS = ("word_frequency", "sentiment_analyzer", "teams_cleaner")
+_TABLE_KINDS = {"duckdb", "parquet"}
+
+
+@dg.asset(
+    name=STORE_ASSET,
+    group_name=CORPUS_GROUP,
+    deps=list(STORE_INPUTS),
+    kinds=_TABLE_KINDS,
+    code_version=__version__,
+    description="The corpus store (outputs/corpus_store/, Parquet files DuckDB queries): each transcript's word "
+    "counts, sentiment and speakers, and the corpus vocabulary. A refresh takes in only the transcripts "
+    "materialized since the last one and drops removed ones, so it costs what the drop costs.",
+)
+def corpus_store(context: dg.AssetExecutionContext, qualia: QualiaResource) -> dg.MaterializeResult:
+    from qualia_pipelines.core.corpus import CorpusStore
+
+    store = CorpusStore(store_folder(qualia))
+    changed, cursor = changed_since(context.instance, store.state.cursor)
+    removed = store.keys() - set(context.instance.get_dynamic_partitions(TRANSCRIPTS.name))
+    store.apply([transcript_facts(qualia, key) for key in sorted(changed - removed)], removed, cursor)
+    return dg.MaterializeResult(
+        metadata={
+            "transcripts": len(store.keys()),
+            "taken_in": len(changed - removed),
+            "removed": len(removed),
+            "store": dg.MetadataValue.path(str(store.root.resolve())),
+        }
+    )
+
+
+def store_folder(qualia: QualiaResource) -> Path:
+    return Path(qualia.outputs) / STORE_ASSET
+
+
+def changed_since(instance: dg.DagsterInstance, cursor: int | None) -> tuple[set[str], int | None]:
+    """The transcripts with a result of the store's inputs recorded after ``cursor`` (an event-log storage
+    id), and the newest such id: the drop since the last refresh, read a page at a time."""
+    keys: set[str] = set()
+    newest = cursor
+    for asset in STORE_INPUTS:
+        page_cursor = None
+        while True:
+            page = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), after_storage_id=cursor),
+                limit=1000,
+                cursor=page_cursor,
+                ascending=True,
+            )
+            for record in page.records:
+                keys.add(record.partition_key)
+                newest = max(newest or 0, record.storage_id)
+            if not page.has_more:
+                break
+            page_cursor = page.cursor
+    return keys - {None}, newest
+
+
+def transcript_facts(qualia: QualiaResource, key: str) -> Any:
+    """What the corpus takes from one transcript: its stored records, read by name (absent ones are None)."""
+    from qualia_pipelines.core.corpus import TranscriptFacts
+
+    def values(asset: str) -> dict[str, Any] | None:
+        path = stored_output(Path(qualia.outputs) / asset, key)
+        if path is None or path.suffix != ".json":
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))["values"]
+
+    words, mood, cleaned = (values(asset) for asset in STORE_INPUTS)
+    return TranscriptFacts(
+        key,
+        word_counts=words["word_frequencies"] if words else None,
+        date=cleaned["metadata"].get("date") if cleaned else None,
+        sentiment=mood["sentiment"] if mood else None,
+        speakers=cleaned["speakers"] if cleaned else None,
+    )
+
+
+def _store(qualia: QualiaResource) -> Any:
+    from qualia_pipelines.core.corpus import CorpusStore
+
+    return CorpusStore(store_folder(qualia))
 
 
 @dg.asset(
     group_name=CORPUS_GROUP,
-    ins={"word_frequency": dg.AssetIn("word_frequency")},
-    kinds={"pandas", "parquet"},
+    deps=[STORE_ASSET],
+    kinds=_TABLE_KINDS,
     code_version=__version__,
     description="Every word across all transcripts: total count and how many transcripts use it.",
     check_specs=[corpus_check_spec("corpus_vocabulary")],
 )
-def corpus_vocabulary(word_frequency: dict[str, Any]) -> Iterator[Any]:
-    from qualia_pipelines.core.corpus import vocabulary
-
-    table = vocabulary({key: record["values"]["word_frequencies"] for key, record in word_frequency.items()})
+def corpus_vocabulary(qualia: QualiaResource) -> Iterator[Any]:
+    store = _store(qualia)
+    table = store.vocabulary()
     yield dg.Output(
         table,
         metadata={
             "words": len(table),
-            "transcripts": len(word_frequency),
+            "transcripts": len(store.keys()),
             "top": dg.MetadataValue.md(table.head(15).to_markdown(index=False)),
         },
     )
@@ -46,62 +131,54 @@ def corpus_vocabulary(word_frequency: dict[str, Any]) -> Iterator[Any]:
 
 @dg.asset(
     group_name=CORPUS_GROUP,
-    ins={"word_frequency": dg.AssetIn("word_frequency")},
-    kinds={"pandas", "parquet"},
+    deps=[STORE_ASSET],
+    kinds=_TABLE_KINDS,
     code_version=__version__,
     description="The words that set each transcript apart from the others (TF-IDF, top 10 per transcript).",
     check_specs=[corpus_check_spec("distinctive_words")],
 )
-def distinctive_words(word_frequency: dict[str, Any]) -> Iterator[Any]:
-    from qualia_pipelines.core.corpus import distinctive_words as distinctive
-
-    frequencies = {key: record["values"]["word_frequencies"] for key, record in word_frequency.items()}
-    table = distinctive(frequencies)
-    preview = table[table["rank"] <= 3][["transcript", "rank", "word", "tfidf"]]
+def distinctive_words(qualia: QualiaResource) -> Iterator[Any]:
+    store = _store(qualia)
+    table = store.distinctive_words()
+    preview = table[table["rank"] <= 3][["transcript", "rank", "word", "tfidf"]].head(60)
     yield dg.Output(
         table, metadata={"rows": len(table), "top_3": dg.MetadataValue.md(preview.to_markdown(index=False))}
     )
-    yield corpus_check_result("distinctive_words", table, {key for key, counts in frequencies.items() if counts})
+    yield corpus_check_result("distinctive_words", table, store.keys_with_words())
 
 
 @dg.asset(
     group_name=CORPUS_GROUP,
-    ins={"sentiment_analyzer": dg.AssetIn("sentiment_analyzer"), "teams_cleaner": dg.AssetIn("teams_cleaner")},
-    kinds={"pandas", "parquet"},
+    deps=[STORE_ASSET],
+    kinds=_TABLE_KINDS,
     code_version=__version__,
     description="Sentiment of each meeting in date order (meeting date from the document, else the file's date).",
     check_specs=[corpus_check_spec("sentiment_over_time")],
 )
-def sentiment_over_time(sentiment_analyzer: dict[str, Any], teams_cleaner: dict[str, Any]) -> Iterator[Any]:
-    from qualia_pipelines.core.corpus import sentiment_over_time as over_time
-
-    dates = {key: record["values"]["metadata"].get("date") for key, record in teams_cleaner.items()}
-    moods = {key: record["values"]["sentiment"] for key, record in sentiment_analyzer.items()}
-    table = over_time(moods, dates)
+def sentiment_over_time(qualia: QualiaResource) -> Iterator[Any]:
+    store = _store(qualia)
+    table = store.sentiment_over_time()
     yield dg.Output(
         table,
         metadata={
             "meetings": len(table),
             "mean_polarity": float(table["polarity"].mean() or 0),
-            "table": dg.MetadataValue.md(table.to_markdown(index=False)),
+            "table": dg.MetadataValue.md(table.head(50).to_markdown(index=False)),
         },
     )
-    scored = {key for key, mood in moods.items() if mood["polarity"] is not None}  # other languages have no row
-    yield corpus_check_result("sentiment_over_time", table, scored, nullable=("date",))
+    yield corpus_check_result("sentiment_over_time", table, store.keys_with_sentiment(), nullable=("date",))
 
 
 @dg.asset(
     group_name=CORPUS_GROUP,
-    ins={"teams_cleaner": dg.AssetIn("teams_cleaner")},
-    kinds={"pandas", "parquet"},
+    deps=[STORE_ASSET],
+    kinds=_TABLE_KINDS,
     code_version=__version__,
     description="Participation of each speaker across meetings: meetings, turns, words, talk time, share of words.",
     check_specs=[corpus_check_spec("speaker_participation")],
 )
-def speaker_participation(teams_cleaner: dict[str, Any]) -> Iterator[Any]:
-    from qualia_pipelines.core.corpus import participation
-
-    table = participation({key: record["values"]["speakers"] for key, record in teams_cleaner.items()})
+def speaker_participation(qualia: QualiaResource) -> Iterator[Any]:
+    table = _store(qualia).participation()
     yield dg.Output(
         table, metadata={"speakers": len(table), "table": dg.MetadataValue.md(table.head(20).to_markdown(index=False))}
     )
@@ -155,8 +232,5 @@ def shown_texts(cleaner: dict[str, Any], sentiment: dict[str, Any]) -> list[str]
 
 
 def corpus_inputs() -> set[str]:
-    """The per-transcript assets the corpus tables read, taken from their definitions."""
-    tables = (corpus_vocabulary, distinctive_words, sentiment_over_time, speaker_participation)
-    inputs = {key.to_user_string() for table in tables for key in table.dependency_keys}
-    assert {table.key.to_user_string() for table in tables} == set(CORPUS_ASSETS)
-    return inputs
+    """The per-transcript assets the corpus reads, taken from the store's definition."""
+    return {key.to_user_string() for key in corpus_store.dependency_keys}
