@@ -362,6 +362,11 @@ def test_a_broken_file_fails_once_until_it_changes_or_a_retry_is_asked(project: 
     broken.write_bytes(b"\x89PNG\r\n\x1a\n")
     first = runner.invoke(app, ["run"])
     assert first.exit_code == 1 and "photo.vtt" in first.stderr
+    words = runner.invoke(app, ["corpus", "distinctive_words", "--transcript", "retro_pt.txt", "--json"])
+    assert words.exit_code == 0 and [row["rank"] for row in json.loads(words.stdout)] == list(range(1, 11))
+    counted = runner.invoke(app, ["corpus", "--sql", "SELECT count(*) AS n FROM transcripts", "--json"])
+    assert json.loads(counted.stdout) == [{"n": len(SAMPLES)}]  # the store the corpus refresh kept, as SQL
+    assert "clientes" in runner.invoke(app, ["corpus", "vocabulary", "--limit", "5"]).stdout
 
     def hourly(instance: dg.DagsterInstance, hour: int) -> list[dg.RunRequest]:
         return schedule_tick(

@@ -34,6 +34,7 @@ app.add_typer(ops.backup_app, name="backup")
 app.command()(ops.health)
 app.command()(orchestrate.run)
 app.command()(orchestrate.transcripts)
+app.command()(orchestrate.corpus)
 app.command()(serve.serve)
 
 

@@ -14,7 +14,8 @@ import typer
 from rich.table import Table
 
 from qualia_pipelines.cli.common import SettingsOption, console, fail, print_json, reports_errors, settings, stdout
-from qualia_pipelines.cli.display import print_table
+from qualia_pipelines.cli.display import print_table, records_table
+from qualia_pipelines.core.corpus_tables import CorpusTable
 from qualia_pipelines.core.statuses import TranscriptStatus
 
 SUMMARY_ROWS = 50
@@ -119,3 +120,33 @@ def summary_table(outputs: Path, keys: list[str]) -> Table:
             Path(summary["outputs"]["report"]).name if "report" in summary["outputs"] else "",
         )
     return table
+
+
+@reports_errors
+def corpus(
+    table: CorpusTable = typer.Argument("vocabulary", help="The table to show."),
+    transcript: str | None = typer.Option(None, "--transcript", help="Only this transcript's rows (by key)."),
+    limit: int = typer.Option(20, "--limit", min=1, help="Rows to show."),
+    sql: str | None = typer.Option(
+        None, "--sql", help="A SQL query over the store's views (transcripts, speakers, vocabulary, word_counts)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+    settings_file: Path | None = SettingsOption,
+) -> None:
+    """Show a corpus table, or answer a SQL query, from the corpus store the pipeline keeps."""
+    from qualia_pipelines.core.corpus import CorpusStore
+    from qualia_pipelines.orchestration.corpus_assets import STORE_ASSET
+
+    store = CorpusStore(settings(settings_file).outputs_dir / STORE_ASSET)
+    if not (store.root / "state.json").exists():
+        fail(f"no corpus store at {store.root}: run `qualia run` (or let the pipeline refresh the corpus) first")
+    frame = store.query(sql) if sql else getattr(store, table)()
+    if transcript is not None and "transcript" in frame:
+        frame = frame[frame["transcript"] == transcript]
+    rows = frame.head(limit).to_dict("records")
+    if as_json:
+        print_json(rows)
+    elif rows:
+        print_table(records_table(f"Qualia corpus: {'query' if sql else table} ({len(frame):,} rows)", rows))
+    else:
+        stdout.print("no rows")

@@ -186,6 +186,11 @@ class CorpusStore:
         finally:
             connection.close()
 
+    def query(self, sql: str) -> pd.DataFrame:
+        """The answer to a read-only SQL query over the store's views (a notebook's or `qualia corpus --sql`)."""
+        with self.connection() as db:
+            return db.execute(sql).df()
+
     def vocabulary(self) -> pd.DataFrame:
         """Every word across the corpus: total count and how many transcripts use it."""
         with self.connection() as db:
