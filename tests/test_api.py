@@ -344,3 +344,27 @@ def test_an_engine_pool_answers_as_the_server_process_does_and_survives_a_lost_e
         assert set(client.get("/health").json()["counters"]["engines"]) - {str(pid) for pid in engines}
     assert [status for status, _, _ in pooled] == [200, 400, 422, 500, 404, 400, 400, 200, 200, 404, 200]
     assert pooled == in_process
+
+
+def test_corpus_tables_are_served_a_page_at_a_time_from_the_last_refresh(tmp_path: Path) -> None:
+    import pandas as pd
+
+    settings = Settings(data_dir=tmp_path / "data")
+    folder = settings.outputs_dir / "distinctive_words"
+    folder.mkdir(parents=True)
+    rows = pd.DataFrame(
+        {"transcript": [f"m{n // 10}" for n in range(250)], "rank": [n % 10 + 1 for n in range(250)], "word": "x"}
+    )
+    rows.to_parquet(folder / "all.parquet", row_group_size=64)  # pages span row groups
+    with TestClient(create_app(settings)) as client:
+        first = client.get("/corpus/distinctive_words", params={"limit": 100}).json()
+        assert first["total"] == 250 and len(first["rows"]) == 100 and first["next_offset"] == 100
+        last = client.get("/corpus/distinctive_words", params={"limit": 100, "offset": 200}).json()
+        assert [row["rank"] for row in last["rows"]][:3] == [1, 2, 3] and last["next_offset"] is None
+        assert last["rows"][-1] == {"transcript": "m24", "rank": 10, "word": "x"}
+        one = client.get("/corpus/distinctive_words", params={"transcript": "m3"}).json()
+        assert one["total"] == 10 and {row["transcript"] for row in one["rows"]} == {"m3"}
+        missing = client.get("/corpus/vocabulary")
+        assert missing.status_code == 404 and "not materialized yet" in missing.json()["error"]
+        assert client.get("/corpus/everything").status_code == 422
+        assert client.get("/corpus/distinctive_words", params={"limit": 5000}).status_code == 422

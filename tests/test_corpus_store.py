@@ -66,7 +66,8 @@ def test_a_store_kept_drop_by_drop_equals_one_built_from_scratch(drops: list) ->
         assert kept.keys() == scratch.keys() == set(corpus)
         for table in ("vocabulary", "distinctive_words", "sentiment_over_time", "participation"):
             pd.testing.assert_frame_equal(getattr(kept, table)(), getattr(scratch, table)(), check_dtype=False)
-        pd.testing.assert_frame_equal(kept.distinctive_words(), plain_tf_idf(corpus), check_dtype=False)
+        plain = plain_tf_idf(corpus)  # the same words and ranks; values to the last rounded digit
+        pd.testing.assert_frame_equal(kept.distinctive_words(), plain, check_dtype=False, check_exact=False, atol=2e-6)
         assert kept.state.cursor == (len(drops) - 1 if drops else None)
         batches = sum(kept.state.batches.values())
         assert batches <= 2 * sum(len(f.word_counts or {}) for f in corpus.values()) or len(kept.state.batches) < 2

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qualia_pipelines import __version__
+from qualia_pipelines.api.corpus import corpus_router
 from qualia_pipelines.api.engines import (
     ENGINES_ENV,
     ROUTE_KIND,
@@ -170,6 +171,7 @@ def create_app(
         webhooks_router(webhook_secrets(os.environ), ReplayLedger(ledger_path(settings.data_dir)), analyse, queue)
     )
     app.include_router(health_router(orchestrator, telemetry))
+    app.include_router(corpus_router(settings.outputs_dir))
     return app
 
 

@@ -224,12 +224,11 @@ class CorpusStore:
                            row_number() OVER (PARTITION BY transcript ORDER BY tf * idf DESC, word) AS rank
                     FROM candidates
                 )
-                SELECT transcript, rank, word, count, round(tf, 6) AS tf, round(idf, 6) AS idf,
-                       round(tfidf, 6) AS tfidf
+                SELECT transcript, rank, word, count, tf, idf, tfidf
                 FROM ranked WHERE rank <= {int(top)} ORDER BY transcript, rank
                 """
             ).df()
-        return frame.astype({"rank": "int64", "count": "int64"})
+        return frame.round({"tf": 6, "idf": 6, "tfidf": 6}).astype({"rank": "int64", "count": "int64"})
 
     def sentiment_over_time(self) -> pd.DataFrame:
         """One row per meeting in date order: polarity, label and label shares (meetings in a language without
