@@ -13,6 +13,7 @@ from qualia_pipelines.orchestration.corpus_assets import (
     corpus_vocabulary,
     distinctive_words,
     report,
+    search_index,
     sentiment_over_time,
     speaker_participation,
 )
@@ -36,7 +37,8 @@ from qualia_pipelines.orchestration.sensors import (
 def assets_for(registry: Registry) -> list[dg.AssetsDefinition]:
     """The inbox file, the parsed transcript, one asset per plugin, the corpus store and tables, the report."""
     per_transcript = [inbox_file, transcript, *plugin_assets(registry)]
-    readers = [corpus_store, corpus_vocabulary, distinctive_words, sentiment_over_time, speaker_participation, report]
+    readers = [corpus_store, search_index, corpus_vocabulary, distinctive_words, sentiment_over_time,
+               speaker_participation, report]  # fmt: skip
     return [*per_transcript, *with_input_code_versions(readers, per_transcript)]
 
 

@@ -1,10 +1,11 @@
-"""``/corpus/{table}``: the corpus tables as the last corpus refresh wrote them, a page of rows at a time.
+"""``/corpus/{table}`` and ``/search``: the corpus as the last corpus refresh left it.
 
-Pages are read from the Parquet file the refresh materialized (only the row groups a page covers), never
-computed in the server process: the tables come from the corpus store through Dagster.
+Table pages are read from the Parquet file the refresh materialized (only the row groups a page covers), and
+searches from the full-text index it keeps; nothing is computed from transcripts in the server process.
 """
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,27 @@ from pydantic import BaseModel, Field
 
 from qualia_pipelines.core.contract import QualiaError
 from qualia_pipelines.core.corpus_tables import TABLE_ASSETS, CorpusTable
+from qualia_pipelines.core.search import MAX_PAGE, MAX_QUERY_CHARS, SearchFilters, SearchIndex
+from qualia_pipelines.orchestration.corpus_assets import search_file
 
 MAX_ROWS = 1000
+
+
+class SearchMatch(BaseModel):
+    transcript: str
+    file: str = Field(..., description="The transcript's original file name.")
+    speaker: str | None
+    start: float | None = Field(..., description="Seconds into the meeting, where the format has times.")
+    date: str | None = Field(..., description="The meeting's date (from the document, else the file's).")
+    language: str | None
+    text: str = Field(..., description="The whole utterance.")
+    context: str = Field(..., description="Keyword in context: the words around each match, matches in [brackets].")
+    score: float = Field(..., description="BM25 relevance: higher is better.")
+
+
+class SearchPage(BaseModel):
+    matches: list[SearchMatch]
+    next_offset: int | None = Field(None, description="Pass as `offset` for more matches; null when none are left.")
 
 
 class CorpusPage(BaseModel):
@@ -27,9 +47,11 @@ class CorpusPage(BaseModel):
 
 
 def corpus_router(outputs: Path) -> APIRouter:
-    router = APIRouter(prefix="/corpus", tags=["corpus"])
+    router = APIRouter(tags=["corpus"])
 
-    @router.get("/{table}", summary="A corpus table as the last corpus refresh wrote it, a page of rows at a time")
+    @router.get(
+        "/corpus/{table}", summary="A corpus table as the last corpus refresh wrote it, a page of rows at a time"
+    )
     async def table_page(
         table: CorpusTable,
         limit: int = Query(100, ge=1, le=MAX_ROWS),
@@ -40,6 +62,25 @@ def corpus_router(outputs: Path) -> APIRouter:
         if not path.is_file():
             raise HTTPException(404, f"corpus table {table}: not materialized yet (no corpus refresh has run)")
         return await run_in_threadpool(page_of, path, table, limit, offset, transcript)
+
+    @router.get("/search", summary="Search every transcript's utterances: keyword-in-context matches, best first")
+    async def search(
+        q: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS, description='Words, "phrases", prefix*.'),
+        speaker: str | None = Query(None, max_length=300),
+        transcript: str | None = Query(None, max_length=300),
+        language: str | None = Query(None, max_length=20),
+        since: date | None = Query(None, description="Meetings on or after this day."),
+        until: date | None = Query(None, description="Meetings on or before this day."),
+        limit: int = Query(20, ge=1, le=MAX_PAGE),
+        offset: int = Query(0, ge=0, le=100_000),
+    ) -> SearchPage:
+        index = SearchIndex(search_file(outputs))
+        if not index.path.exists():
+            raise HTTPException(404, "no search index yet (no corpus refresh has run)")
+        filters = SearchFilters(speaker, transcript, language, since and since.isoformat(), until and until.isoformat())
+        matches = await run_in_threadpool(index.search, q, filters, limit + 1, offset)
+        more = len(matches) > limit
+        return SearchPage(matches=matches[:limit], next_offset=offset + limit if more else None)
 
     return router
 

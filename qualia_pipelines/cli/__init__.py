@@ -35,6 +35,7 @@ app.command()(ops.health)
 app.command()(orchestrate.run)
 app.command()(orchestrate.transcripts)
 app.command()(orchestrate.corpus)
+app.command()(orchestrate.search)
 app.command()(serve.serve)
 
 

@@ -8,10 +8,12 @@ the Dagster UI afterwards.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from qualia_pipelines.cli.common import SettingsOption, console, fail, print_json, reports_errors, settings, stdout
 from qualia_pipelines.cli.display import print_table, records_table
@@ -150,3 +152,43 @@ def corpus(
         print_table(records_table(f"Qualia corpus: {'query' if sql else table} ({len(frame):,} rows)", rows))
     else:
         stdout.print("no rows")
+
+
+@reports_errors
+def search(
+    query: str = typer.Argument(..., help='Words (all must occur), "a phrase", prefix* ; accents and case ignored.'),
+    speaker: str | None = typer.Option(None, "--speaker", help="Only what this speaker said."),
+    transcript: str | None = typer.Option(None, "--transcript", help="Only this transcript (by key)."),
+    language: str | None = typer.Option(None, "--language", help="Only meetings in this language (pt, en, ...)."),
+    since: str | None = typer.Option(None, "--since", help="Only meetings on or after this date (YYYY-MM-DD)."),
+    until: str | None = typer.Option(None, "--until", help="Only meetings on or before this date (YYYY-MM-DD)."),
+    limit: int = typer.Option(20, "--limit", min=1, max=100, help="Matches per page."),
+    page: int = typer.Option(1, "--page", min=1, help="Which page of matches."),
+    as_json: bool = typer.Option(False, "--json", help="Print the matches as JSON."),
+    settings_file: Path | None = SettingsOption,
+) -> None:
+    """Search every transcript's utterances: keyword-in-context matches, best first."""
+    from qualia_pipelines.core.search import SearchFilters, SearchIndex
+    from qualia_pipelines.orchestration.corpus_assets import search_file
+
+    index = SearchIndex(search_file(settings(settings_file).outputs_dir))
+    if not index.path.exists():
+        fail(f"no search index at {index.path}: run `qualia run` (or let the pipeline refresh the corpus) first")
+    filters = SearchFilters(speaker, transcript, language, since, until)
+    matches = index.search(query, filters, limit, (page - 1) * limit)
+    if as_json:
+        print_json(matches)
+        return
+    table = Table(title=f"Qualia: {query!r}, page {page}")
+    for column in ("file", "speaker", "at", "date", "in context"):
+        table.add_column(column, overflow="fold")
+    for match in matches:
+        context = Text()
+        for number, part in enumerate(re.split(r"[\[\]]", match["context"])):  # [match] marks each match
+            context.append(part, style="bold yellow" if number % 2 else None)
+        at = f"{int(match['start'] // 60)}:{int(match['start'] % 60):02d}" if match["start"] is not None else ""
+        table.add_row(match["file"], match["speaker"] or "", at, (match["date"] or "")[:10], context)
+    if matches:
+        print_table(table)
+    else:
+        stdout.print("no matches")

@@ -21,7 +21,15 @@ from qualia_pipelines.orchestration.resources import QualiaResource, stored_outp
 
 CORPUS_GROUP = "corpus"
 STORE_ASSET = "corpus_store"
-CORPUS_ASSETS = (STORE_ASSET, "corpus_vocabulary", "distinctive_words", "sentiment_over_time", "speaker_participation")
+SEARCH_ASSET = "search_index"
+CORPUS_ASSETS = (
+    STORE_ASSET,
+    SEARCH_ASSET,
+    "corpus_vocabulary",
+    "distinctive_words",
+    "sentiment_over_time",
+    "speaker_participation",
+)
 REPORT_ASSET = "report"
 STORE_INPUTS = ("word_frequency", "sentiment_analyzer", "teams_cleaner")
 _TABLE_KINDS = {"duckdb", "parquet"}
@@ -41,7 +49,7 @@ def corpus_store(context: dg.AssetExecutionContext, qualia: QualiaResource) -> d
     from qualia_pipelines.core.corpus import CorpusStore
 
     store = CorpusStore(store_folder(qualia))
-    changed, cursor = changed_since(context.instance, store.state.cursor)
+    changed, cursor = changed_since(context.instance, store.state.cursor, STORE_INPUTS)
     removed = store.keys() - set(context.instance.get_dynamic_partitions(TRANSCRIPTS.name))
     store.apply([transcript_facts(qualia, key) for key in sorted(changed - removed)], removed, cursor)
     return dg.MaterializeResult(
@@ -58,12 +66,69 @@ def store_folder(qualia: QualiaResource) -> Path:
     return Path(qualia.outputs) / STORE_ASSET
 
 
-def changed_since(instance: dg.DagsterInstance, cursor: int | None) -> tuple[set[str], int | None]:
-    """The transcripts with a result of the store's inputs recorded after ``cursor`` (an event-log storage
-    id), and the newest such id: the drop since the last refresh, read a page at a time."""
+def search_file(outputs: Path) -> Path:
+    """The search index's SQLite file in an outputs folder (the API and `qualia search` read it)."""
+    return outputs / SEARCH_ASSET / "search.sqlite"
+
+
+@dg.asset(
+    name=SEARCH_ASSET,
+    group_name=CORPUS_GROUP,
+    deps=["teams_cleaner"],
+    kinds={"sqlite"},
+    code_version=__version__,
+    description="Full-text index of every cleaned utterance (SQLite FTS5, accent- and case-insensitive): what "
+    "`qualia search` and `GET /search` answer from. A refresh replaces only the transcripts cleaned since the "
+    "last one and drops removed ones.",
+)
+def search_index(context: dg.AssetExecutionContext, qualia: QualiaResource) -> dg.MaterializeResult:
+    from qualia_pipelines.core.search import SearchIndex
+
+    index = SearchIndex(search_file(Path(qualia.outputs)))
+    changed, cursor = changed_since(context.instance, index.cursor, ("teams_cleaner",))
+    removed = index.keys() - set(context.instance.get_dynamic_partitions(TRANSCRIPTS.name))
+    meetings = [meeting for key in sorted(changed - removed) if (meeting := searchable_meeting(qualia, key))]
+    index.apply(meetings, removed, cursor)
+    return dg.MaterializeResult(
+        metadata={
+            "transcripts": len(index.keys()),
+            "taken_in": len(meetings),
+            "removed": len(removed),
+            "index": dg.MetadataValue.path(str(index.path.resolve())),
+        }
+    )
+
+
+def searchable_meeting(qualia: QualiaResource, key: str) -> Any:
+    """A transcript's cleaned utterances as the index holds them, from its teams_cleaner record (None: no record)."""
+    from qualia_pipelines.core.search import Meeting
+
+    record = stored_record(qualia, "teams_cleaner", key)
+    if record is None:
+        return None
+    values = record["values"]
+    document = values["cleaned_document"]
+    utterances = [(row["speaker"], row["start"], row["text"]) for row in document["segments"]]
+    source = Path(record.get("source") or key).name
+    return Meeting(key, source, values["metadata"].get("date"), document.get("language"), utterances)
+
+
+def stored_record(qualia: QualiaResource, asset: str, key: str) -> dict[str, Any] | None:
+    """One transcript's stored JSON record of ``asset``, found by name (None when there is none)."""
+    path = stored_output(Path(qualia.outputs) / asset, key)
+    if path is None or path.suffix != ".json":
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def changed_since(
+    instance: dg.DagsterInstance, cursor: int | None, assets: tuple[str, ...]
+) -> tuple[set[str], int | None]:
+    """The transcripts with a result of ``assets`` recorded after ``cursor`` (an event-log storage id), and
+    the newest such id: the drop since the last refresh, read a page at a time."""
     keys: set[str] = set()
     newest = cursor
-    for asset in STORE_INPUTS:
+    for asset in assets:
         page_cursor = None
         while True:
             page = instance.fetch_materializations(
@@ -85,13 +150,8 @@ def transcript_facts(qualia: QualiaResource, key: str) -> Any:
     """What the corpus takes from one transcript: its stored records, read by name (absent ones are None)."""
     from qualia_pipelines.core.corpus import TranscriptFacts
 
-    def values(asset: str) -> dict[str, Any] | None:
-        path = stored_output(Path(qualia.outputs) / asset, key)
-        if path is None or path.suffix != ".json":
-            return None
-        return json.loads(path.read_text(encoding="utf-8"))["values"]
-
-    words, mood, cleaned = (values(asset) for asset in STORE_INPUTS)
+    records = (stored_record(qualia, asset, key) for asset in STORE_INPUTS)
+    words, mood, cleaned = (record["values"] if record else None for record in records)
     return TranscriptFacts(
         key,
         word_counts=words["word_frequencies"] if words else None,

@@ -1,0 +1,149 @@
+"""Search across every transcript: a SQLite FTS5 index of the cleaned utterances, kept up to date one drop at a
+time, answering with keyword-in-context rows.
+
+Matching is case- and accent-insensitive ("integracao" finds "integração": FTS5's ``unicode61`` tokenizer with
+diacritics removed) and takes FTS5's query syntax: words (all must occur), ``"sem problemas"`` phrases,
+``integra*`` prefixes, ``OR`` and ``NOT``. Results are ranked by BM25. Each transcript's utterances hold one
+contiguous range of row ids, so replacing or removing a transcript touches only its own rows, whatever the
+index holds. The file is SQLite in WAL mode: searches go on while a refresh writes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qualia_pipelines.core.contract import QualiaError
+
+MAX_QUERY_CHARS = 200
+MAX_PAGE = 100
+MAX_STEPS = 200_000_000
+"""SQLite VM steps one search may take (a few seconds): a query that matches nearly everything is stopped with
+a clear error instead of holding a worker."""
+_SCHEMA = """
+CREATE VIRTUAL TABLE IF NOT EXISTS utterances USING fts5(
+    text, speaker UNINDEXED, transcript UNINDEXED, start UNINDEXED,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TABLE IF NOT EXISTS meetings (
+    transcript TEXT PRIMARY KEY, source TEXT, date TEXT, language TEXT, first_row INTEGER, last_row INTEGER
+);
+CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value INTEGER);
+"""
+
+
+class SearchQueryError(QualiaError):
+    """A search query the index cannot read."""
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """What the index holds of one transcript: its utterances (speaker, start in seconds, text) and facts."""
+
+    key: str
+    source: str
+    date: str | None
+    language: str | None
+    utterances: Sequence[tuple[str | None, float | None, str]]
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    speaker: str | None = None
+    transcript: str | None = None
+    language: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+
+class SearchIndex:
+    """The index in the SQLite file at ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.path, timeout=30)) as connection:
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.executescript(_SCHEMA)
+            yield connection
+
+    @property
+    def cursor(self) -> int | None:
+        """The event-log storage id up to which changes were taken in."""
+        with self._connection() as db:
+            row = db.execute("SELECT value FROM state WHERE name = 'cursor'").fetchone()
+        return row[0] if row else None
+
+    def keys(self) -> set[str]:
+        with self._connection() as db:
+            return {key for (key,) in db.execute("SELECT transcript FROM meetings")}
+
+    def apply(self, changed: Iterable[Meeting], removed: Iterable[str] = (), cursor: int | None = None) -> None:
+        """Replace ``changed`` transcripts' utterances, drop ``removed`` ones, record ``cursor``: one transaction."""
+        with self._connection() as db, db:
+            for meeting in changed:
+                self._remove(db, meeting.key)
+                first = (db.execute("SELECT max(rowid) FROM utterances").fetchone()[0] or 0) + 1
+                rows = [(text, speaker, meeting.key, start) for speaker, start, text in meeting.utterances if text]
+                db.executemany("INSERT INTO utterances (text, speaker, transcript, start) VALUES (?, ?, ?, ?)", rows)
+                db.execute(
+                    "INSERT INTO meetings VALUES (?, ?, ?, ?, ?, ?)",
+                    (meeting.key, meeting.source, meeting.date, meeting.language, first, first + len(rows) - 1),
+                )
+            for key in removed:
+                self._remove(db, key)
+            if cursor is not None:
+                db.execute("INSERT OR REPLACE INTO state VALUES ('cursor', ?)", (cursor,))
+
+    @staticmethod
+    def _remove(db: sqlite3.Connection, key: str) -> None:
+        span = db.execute("SELECT first_row, last_row FROM meetings WHERE transcript = ?", (key,)).fetchone()
+        if span:
+            db.execute("DELETE FROM utterances WHERE rowid BETWEEN ? AND ?", span)
+            db.execute("DELETE FROM meetings WHERE transcript = ?", (key,))
+
+    def search(
+        self, query: str, filters: SearchFilters = SearchFilters(), limit: int = 20, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """The utterances matching ``query``, best first: transcript, original file, speaker, time in the
+        meeting, meeting date, the utterance and a keyword-in-context snippet with each match in [brackets]."""
+        if not query.strip() or len(query) > MAX_QUERY_CHARS:
+            raise SearchQueryError(f"q: a search needs 1 to {MAX_QUERY_CHARS} characters")
+        conditions, values = _filter_clauses(filters)
+        sql = (
+            "SELECT u.transcript, m.source, u.speaker, u.start, m.date, m.language, u.text, "
+            "snippet(utterances, 0, '[', ']', '…', 16), bm25(utterances) "
+            "FROM utterances u JOIN meetings m ON m.transcript = u.transcript "
+            f"WHERE utterances MATCH ? {''.join(' AND ' + c for c in conditions)} "
+            "ORDER BY bm25(utterances), u.rowid LIMIT ? OFFSET ?"
+        )
+        try:
+            with self._connection() as db:
+                steps = iter(range(MAX_STEPS // 10_000))
+                db.set_progress_handler(lambda: next(steps, None) is None, 10_000)
+                rows = db.execute(sql, (query, *values, min(limit, MAX_PAGE), offset)).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                raise SearchQueryError(f"q: {query!r} matches too much to rank; narrow it down") from None
+            raise SearchQueryError(f"q: {query!r} is not a search the index can read ({exc})") from None
+        names = ("transcript", "file", "speaker", "start", "date", "language", "text", "context", "score")
+        return [dict(zip(names, (*row[:8], round(-row[8], 4)), strict=True)) for row in rows]
+
+
+def _filter_clauses(filters: SearchFilters) -> tuple[list[str], list[Any]]:
+    clauses: Mapping[str, tuple[str, Any]] = {
+        "speaker": ("u.speaker = ?", filters.speaker),
+        "transcript": ("u.transcript = ?", filters.transcript),
+        "language": ("m.language = ?", filters.language),
+        "since": ("substr(m.date, 1, 10) >= ?", filters.since),  # ISO dates: the day, inclusive
+        "until": ("substr(m.date, 1, 10) <= ?", filters.until),
+    }
+    chosen = [(clause, value) for clause, value in clauses.values() if value is not None]
+    return [clause for clause, _ in chosen], [value for _, value in chosen]
