@@ -18,6 +18,9 @@ leaves them), then measures on the real code:
   with 1,200 distinct words, Zipf-like counts, 4 speakers and a sentiment; the store is written directly in
   its documented layout, by DuckDB): taking the drop in, then computing the four corpus tables and writing
   them as Parquet, in a child process whose peak RSS is reported (targets at 100,000: <= 30 s, <= 1.5 GB);
+- search over a full-text index of N one-hour meetings (600 utterances of 12 words each, drawn from the
+  samples' vocabulary): the index update for a drop of 100 meetings, and the p95 of 40 queries (words,
+  phrases, prefixes, with and without filters) (targets at 100,000: <= 30 s and <= 300 ms);
 
 and the growth exponent of each figure between sizes (1 = linear in N, 0 = flat). Then the bytes of outputs
 a one-hour meeting costs (two meetings through `qualia run`). A benchmark, not a test.
@@ -36,6 +39,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
@@ -44,6 +48,7 @@ import dagster as dg  # noqa: E402
 
 from qualia_pipelines.core.corpus import CorpusStore, TranscriptFacts  # noqa: E402
 from qualia_pipelines.core.inbox import Known, observe  # noqa: E402
+from qualia_pipelines.core.search import Meeting, SearchFilters, SearchIndex  # noqa: E402
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, partition_key  # noqa: E402
 from qualia_pipelines.orchestration.resources import QualiaIOManager, QualiaResource  # noqa: E402
 from qualia_pipelines.orchestration.runs import open_instance  # noqa: E402
@@ -193,6 +198,44 @@ def store_case(count: int) -> dict[str, float]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def search_figures(count: int) -> dict[str, float]:
+    """The search index's update after a drop of 100, and its query p95, at ``count`` meetings."""
+    import random
+    import statistics
+
+    folder = Path(tempfile.mkdtemp(prefix=f"qualia-search-{count}-"))
+    try:
+        words = sorted({word.strip(".,:;!?()[]").lower() for word in SAMPLE.split() if word.isalpha()})
+        index = SearchIndex(folder / "search.sqlite")
+        rng = random.Random(7)
+        started = time.perf_counter()
+        for first in range(0, count, 500):
+            index.apply(search_meeting(number, words, rng) for number in range(first, min(count, first + 500)))
+        build_s = time.perf_counter() - started
+        update_s, _ = timed(lambda: index.apply(search_meeting(count + n, words, rng) for n in range(DROP)))
+        queries = [rng.choice(words) for _ in range(10)] + [f"{rng.choice(words)[:4]}*" for _ in range(10)]
+        queries += [f'"{rng.choice(words)} {rng.choice(words)}"' for _ in range(10)]
+        seconds, newest = [], 0
+        for number, query in enumerate([*queries, *queries[:10]]):
+            filters = SearchFilters(language="pt", since="2026-11-01") if number >= len(queries) else SearchFilters()
+            spent, result = timed(lambda query=query, filters=filters: index.search(query, filters))
+            seconds.append(spent)
+            newest += result.order == "newest"
+        p95 = statistics.quantiles(seconds, n=20)[-1]
+        return {"search index build s (setup)": build_s, "search index update, drop of 100 s": update_s,
+                "search query p95 s": p95, "searches answered newest first": newest}  # fmt: skip
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def search_meeting(number: int, words: list[str], rng: Any) -> Meeting:
+    """A one-hour meeting for the search bench: 600 utterances of 12 words, 4 speakers."""
+    utterances = [
+        (f"Speaker {turn % 4}", turn * 6.0, " ".join(rng.choice(words) for _ in range(12))) for turn in range(600)
+    ]
+    return Meeting(f"meeting_{number:06d}", f"meeting_{number:06d}.vtt", "2026-11-03T14:00:00", "pt", utterances)
+
+
 def refresh(store: CorpusStore, drop: list[TranscriptFacts], tables: Path) -> None:
     """What the corpus assets do after a drop: take it in, then compute and write the four tables."""
     store.apply(drop, cursor=1)
@@ -287,6 +330,7 @@ def measure(count: int) -> dict[str, float]:
             figures.update(listing_figures(instance, inbox))
         figures.update(read_figures(work / "outputs", count))
         figures.update(store_figures(count))
+        figures.update(search_figures(count))
         return figures
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -367,7 +367,8 @@ def test_a_broken_file_fails_once_until_it_changes_or_a_retry_is_asked(project: 
     counted = runner.invoke(app, ["corpus", "--sql", "SELECT count(*) AS n FROM transcripts", "--json"])
     assert json.loads(counted.stdout) == [{"n": len(SAMPLES)}]  # the store the corpus refresh kept, as SQL
     assert "clientes" in runner.invoke(app, ["corpus", "vocabulary", "--limit", "5"]).stdout
-    found = json.loads(runner.invoke(app, ["search", "integracao", "--speaker", "Rafael Costa", "--json"]).stdout)
+    search = ["search", "integracao", "--speaker", "Rafael Costa", "--json"]
+    found = json.loads(runner.invoke(app, search).stdout)["matches"]
     assert found and {match["file"] for match in found} == {"retro_pt.txt"}  # the index the refresh kept
     assert "[integração]" in found[0]["context"]
 

@@ -40,38 +40,59 @@ def index(tmp_path: Path) -> SearchIndex:
     return index
 
 
+def found(index: SearchIndex, query: str, *args: object, **kwargs: object) -> list[dict]:
+    """The matches of a search of a small index, which are always ranked by relevance."""
+    result = index.search(query, *args, **kwargs)
+    assert result.order == "relevance"
+    return result.matches
+
+
 def texts(matches: list[dict]) -> list[str]:
     return [match["text"] for match in matches]
 
 
 def test_words_phrases_and_prefixes_match_without_accents_or_case(index: SearchIndex) -> None:
-    both = texts(index.search("INTEGRACAO"))
+    both = texts(found(index, "INTEGRACAO"))
     assert sorted(both) == sorted(WEEKLY.utterances[n][2] for n in (0, 1))  # "integração" and "integracao"
-    assert len(index.search("integra*")) == 3  # and "integration"
-    assert texts(index.search('"sem problemas"')) == [WEEKLY.utterances[1][2]]  # the phrase, not both words
-    assert len(index.search("sem problemas")) == 2  # both words, in any order
-    [match] = index.search("fila")
+    assert len(found(index, "integra*")) == 3  # and "integration"
+    assert texts(found(index, '"sem problemas"')) == [WEEKLY.utterances[1][2]]  # the phrase, not both words
+    assert len(found(index, "sem problemas")) == 2  # both words, in any order
+    [match] = found(index, "fila")
     assert match["file"] == "Weekly Sync (ACME).vtt" and match["speaker"] == "Ana Souza" and match["start"] == 130.0
     assert "[fila]" in match["context"] and match["date"].startswith("2026-11-03") and match["score"] > 0
     assert index.cursor == 41
 
 
 def test_filters_and_pages(index: SearchIndex) -> None:
-    assert texts(index.search("integra*", SearchFilters(speaker="Priya Raman"))) == [REVIEW.utterances[0][2]]
-    assert len(index.search("integra*", SearchFilters(language="pt"))) == 2
-    assert len(index.search("integra*", SearchFilters(transcript="review"))) == 1
-    assert len(index.search("integra*", SearchFilters(since="2026-11-10"))) == 1
-    assert len(index.search("integra*", SearchFilters(until="2026-11-03"))) == 2  # the day itself included
-    pages = [texts(index.search("integra*", limit=2, offset=offset)) for offset in (0, 2, 4)]
+    assert texts(found(index, "integra*", SearchFilters(speaker="Priya Raman"))) == [REVIEW.utterances[0][2]]
+    assert len(found(index, "integra*", SearchFilters(language="pt"))) == 2
+    assert len(found(index, "integra*", SearchFilters(transcript="review"))) == 1
+    assert len(found(index, "integra*", SearchFilters(since="2026-11-10"))) == 1
+    assert len(found(index, "integra*", SearchFilters(until="2026-11-03"))) == 2  # the day itself included
+    pages = [texts(found(index, "integra*", limit=2, offset=offset)) for offset in (0, 2, 4)]
     assert len(pages[0]) == 2 and len(pages[1]) == 1 and pages[2] == [] and not set(pages[0]) & set(pages[1])
 
 
 def test_a_changed_or_removed_transcript_leaves_nothing_behind(index: SearchIndex) -> None:
     changed = Meeting("weekly", "Weekly Sync (ACME).vtt", None, "pt", [("Ana Souza", 1.0, "Só a pauta nova.")])
     index.apply([changed], removed=["review"])
-    assert index.search("integra*") == [] and len(index.search("pauta")) == 1 and index.keys() == {"weekly"}
+    assert found(index, "integra*") == [] and len(found(index, "pauta")) == 1 and index.keys() == {"weekly"}
     index.apply([REVIEW])
-    assert texts(index.search("integration")) == [REVIEW.utterances[0][2]]  # rows after the freed range
+    assert texts(found(index, "integration")) == [REVIEW.utterances[0][2]]  # rows after the freed range
+
+
+def test_a_search_too_broad_to_rank_in_time_answers_newest_first(
+    index: SearchIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    said = [("Ana Souza", float(n), f"A integração número {n}") for n in range(3000)]
+    index.apply([Meeting("bulk", "bulk.txt", None, "pt", said)])
+    monkeypatch.setattr("qualia_pipelines.core.search.RANKING_SECONDS", 0.0)
+    result = index.search("integra*", limit=2)
+    assert result.order == "newest" and texts(result.matches) == [said[-1][2], said[-2][2]]
+    assert index.search("integra*", limit=2, order="newest").matches == result.matches  # what a next page asks
+    monkeypatch.setattr("qualia_pipelines.core.search.MAX_SECONDS", 0.0)
+    with pytest.raises(SearchQueryError, match="takes too long"):  # no page of matches near the end either
+        index.search("integra*", SearchFilters(speaker="Nobody"))
 
 
 @pytest.mark.parametrize("query", ['"unclosed', "AND", "x" * 201, "  ", "NEAR(", "col:x"])
@@ -86,7 +107,7 @@ def test_the_api_searches_the_index_the_pipeline_keeps(tmp_path: Path) -> None:
         assert client.get("/search", params={"q": "x"}).status_code == 404  # no refresh yet
         SearchIndex(search_file(settings.outputs_dir)).apply([WEEKLY, REVIEW])
         page = client.get("/search", params={"q": "integracao", "limit": 1}).json()
-        assert len(page["matches"]) == 1 and page["next_offset"] == 1
+        assert len(page["matches"]) == 1 and page["next_offset"] == 1 and page["order"] == "relevance"
         assert page["matches"][0]["file"] == "Weekly Sync (ACME).vtt" and "[" in page["matches"][0]["context"]
         english = client.get("/search", params={"q": "integra*", "language": "en", "since": "2026-11-10"}).json()
         assert [m["transcript"] for m in english["matches"]] == ["review"] and english["next_offset"] is None

@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from qualia_pipelines.core.contract import QualiaError
-from qualia_pipelines.core.corpus_tables import TABLE_ASSETS, CorpusTable
+from qualia_pipelines.core.corpus_tables import TABLE_ASSETS, CorpusTable, SearchOrder
 from qualia_pipelines.core.search import MAX_PAGE, MAX_QUERY_CHARS, SearchFilters, SearchIndex
 from qualia_pipelines.orchestration.corpus_assets import search_file
 
@@ -36,6 +36,9 @@ class SearchMatch(BaseModel):
 
 class SearchPage(BaseModel):
     matches: list[SearchMatch]
+    order: SearchOrder = Field(
+        ..., description="relevance: best first; newest: too many matches to rank in time (pass it back for more)."
+    )
     next_offset: int | None = Field(None, description="Pass as `offset` for more matches; null when none are left.")
 
 
@@ -73,14 +76,17 @@ def corpus_router(outputs: Path) -> APIRouter:
         until: date | None = Query(None, description="Meetings on or before this day."),
         limit: int = Query(20, ge=1, le=MAX_PAGE),
         offset: int = Query(0, ge=0, le=100_000),
+        order: SearchOrder = Query("relevance", description="relevance (best first) or newest (newest first)."),
     ) -> SearchPage:
         index = SearchIndex(search_file(outputs))
         if not index.path.exists():
             raise HTTPException(404, "no search index yet (no corpus refresh has run)")
         filters = SearchFilters(speaker, transcript, language, since and since.isoformat(), until and until.isoformat())
-        matches = await run_in_threadpool(index.search, q, filters, limit + 1, offset)
-        more = len(matches) > limit
-        return SearchPage(matches=matches[:limit], next_offset=offset + limit if more else None)
+        result = await run_in_threadpool(index.search, q, filters, limit + 1, offset, order)
+        more = len(result.matches) > limit
+        return SearchPage(
+            matches=result.matches[:limit], order=result.order, next_offset=offset + limit if more else None
+        )
 
     return router
 

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from qualia_pipelines.cli.common import SettingsOption, console, fail, print_json, reports_errors, settings, stdout
 from qualia_pipelines.cli.display import print_table, records_table
-from qualia_pipelines.core.corpus_tables import CorpusTable
+from qualia_pipelines.core.corpus_tables import CorpusTable, SearchOrder
 from qualia_pipelines.core.statuses import TranscriptStatus
 
 SUMMARY_ROWS = 50
@@ -164,6 +164,9 @@ def search(
     until: str | None = typer.Option(None, "--until", help="Only meetings on or before this date (YYYY-MM-DD)."),
     limit: int = typer.Option(20, "--limit", min=1, max=100, help="Matches per page."),
     page: int = typer.Option(1, "--page", min=1, help="Which page of matches."),
+    order: SearchOrder = typer.Option(
+        "relevance", "--order", help="Best first (newest first where too many match to rank), or newest first."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the matches as JSON."),
     settings_file: Path | None = SettingsOption,
 ) -> None:
@@ -175,11 +178,12 @@ def search(
     if not index.path.exists():
         fail(f"no search index at {index.path}: run `qualia run` (or let the pipeline refresh the corpus) first")
     filters = SearchFilters(speaker, transcript, language, since, until)
-    matches = index.search(query, filters, limit, (page - 1) * limit)
+    result = index.search(query, filters, limit, (page - 1) * limit, order)
+    matches = result.matches
     if as_json:
-        print_json(matches)
+        print_json({"matches": matches, "order": result.order})
         return
-    table = Table(title=f"Qualia: {query!r}, page {page}")
+    table = Table(title=f"Qualia: {query!r}, page {page}, {'best' if result.order == 'relevance' else 'newest'} first")
     for column in ("file", "speaker", "at", "date", "in context"):
         table.add_column(column, overflow="fold")
     for match in matches:

@@ -1,4 +1,5 @@
-"""The corpus tables' names, kept apart from the store so that the CLI can offer them without loading pandas."""
+"""The corpus tables' names and the search orders, kept apart from the store and the index so that the CLI can
+offer them without loading pandas."""
 
 from typing import Literal
 
@@ -13,3 +14,6 @@ TABLE_ASSETS: dict[str, str] = {
     "participation": "speaker_participation",
 }
 """The asset that materializes each table (as ``outputs/<asset>/all.parquet``)."""
+
+SearchOrder = Literal["relevance", "newest"]
+"""Best first (BM25), or newest first (what a search too broad to rank answers with)."""

@@ -3,7 +3,8 @@ time, answering with keyword-in-context rows.
 
 Matching is case- and accent-insensitive ("integracao" finds "integração": FTS5's ``unicode61`` tokenizer with
 diacritics removed) and takes FTS5's query syntax: words (all must occur), ``"sem problemas"`` phrases,
-``integra*`` prefixes, ``OR`` and ``NOT``. Results are ranked by BM25. Each transcript's utterances hold one
+``integra*`` prefixes, ``OR`` and ``NOT``. Results are ranked by BM25, or newest first where ranking every
+match would take too long. Each transcript's utterances hold one
 contiguous range of row ids, so replacing or removing a transcript touches only its own rows, whatever the
 index holds. The file is SQLite in WAL mode: searches go on while a refresh writes.
 """
@@ -11,6 +12,7 @@ index holds. The file is SQLite in WAL mode: searches go on while a refresh writ
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -18,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from qualia_pipelines.core.contract import QualiaError
+from qualia_pipelines.core.corpus_tables import SearchOrder
 
 MAX_QUERY_CHARS = 200
 MAX_PAGE = 100
-MAX_STEPS = 200_000_000
-"""SQLite VM steps one search may take (a few seconds): a query that matches nearly everything is stopped with
-a clear error instead of holding a worker."""
+RANKING_SECONDS = 0.2
+"""How long a search may spend ranking its matches by relevance before it answers newest first instead."""
+MAX_SECONDS = 2.0
+"""How long any search may take: past it, SQLite stops it and the caller gets a clear error, not a held worker."""
 _SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS utterances USING fts5(
     text, speaker UNINDEXED, transcript UNINDEXED, start UNINDEXED,
@@ -49,6 +53,12 @@ class Meeting:
     date: str | None
     language: str | None
     utterances: Sequence[tuple[str | None, float | None, str]]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    matches: list[dict[str, Any]]
+    order: SearchOrder
 
 
 @dataclass(frozen=True)
@@ -110,31 +120,59 @@ class SearchIndex:
             db.execute("DELETE FROM meetings WHERE transcript = ?", (key,))
 
     def search(
-        self, query: str, filters: SearchFilters = SearchFilters(), limit: int = 20, offset: int = 0
-    ) -> list[dict[str, Any]]:
-        """The utterances matching ``query``, best first: transcript, original file, speaker, time in the
-        meeting, meeting date, the utterance and a keyword-in-context snippet with each match in [brackets]."""
+        self,
+        query: str,
+        filters: SearchFilters = SearchFilters(),
+        limit: int = 20,
+        offset: int = 0,
+        order: SearchOrder = "relevance",
+    ) -> SearchResult:
+        """The utterances matching ``query``: transcript, original file, speaker, time in the meeting, meeting
+        date, the utterance and a keyword-in-context snippet with each match in [brackets].
+
+        Best first (BM25) when the matches can be ranked within :data:`RANKING_SECONDS`; a query that matches
+        too much for that (a very common word across a large corpus) is answered newest first instead, which
+        needs no scoring of every match, and the result says so: pass its ``order`` back for the next page.
+        """
         if not query.strip() or len(query) > MAX_QUERY_CHARS:
             raise SearchQueryError(f"q: a search needs 1 to {MAX_QUERY_CHARS} characters")
         conditions, values = _filter_clauses(filters)
-        sql = (
-            "SELECT u.transcript, m.source, u.speaker, u.start, m.date, m.language, u.text, "
-            "snippet(utterances, 0, '[', ']', '…', 16), bm25(utterances) "
-            "FROM utterances u JOIN meetings m ON m.transcript = u.transcript "
-            f"WHERE utterances MATCH ? {''.join(' AND ' + c for c in conditions)} "
-            "ORDER BY bm25(utterances), u.rowid LIMIT ? OFFSET ?"
-        )
+        arguments = (query, *values, min(limit, MAX_PAGE), offset)
+        if order == "relevance":
+            rows = self._rows(_search_sql(conditions, "bm25(utterances), u.rowid"), arguments, query, RANKING_SECONDS)
+            if rows is not None:
+                return SearchResult(_matches(rows), "relevance")
+        rows = self._rows(_search_sql(conditions, "u.rowid DESC"), arguments, query, MAX_SECONDS)
+        if rows is None:
+            raise SearchQueryError(f"q: {query!r} with these filters takes too long to answer; narrow it down")
+        return SearchResult(_matches(rows), "newest")
+
+    def _rows(self, sql: str, arguments: tuple[Any, ...], query: str, seconds: float) -> list[tuple] | None:
+        """The query's rows, or None when it runs out of ``seconds`` (SQLite stops it)."""
+        deadline = time.monotonic() + seconds
         try:
             with self._connection() as db:
-                steps = iter(range(MAX_STEPS // 10_000))
-                db.set_progress_handler(lambda: next(steps, None) is None, 10_000)
-                rows = db.execute(sql, (query, *values, min(limit, MAX_PAGE), offset)).fetchall()
+                db.set_progress_handler(lambda: time.monotonic() > deadline, 1_000)
+                return db.execute(sql, arguments).fetchall()
         except sqlite3.OperationalError as exc:
             if "interrupted" in str(exc):
-                raise SearchQueryError(f"q: {query!r} matches too much to rank; narrow it down") from None
+                return None
             raise SearchQueryError(f"q: {query!r} is not a search the index can read ({exc})") from None
-        names = ("transcript", "file", "speaker", "start", "date", "language", "text", "context", "score")
-        return [dict(zip(names, (*row[:8], round(-row[8], 4)), strict=True)) for row in rows]
+
+
+def _search_sql(conditions: list[str], order_by: str) -> str:
+    return (
+        "SELECT u.transcript, m.source, u.speaker, u.start, m.date, m.language, u.text, "
+        "snippet(utterances, 0, '[', ']', '…', 16), bm25(utterances) "
+        "FROM utterances u JOIN meetings m ON m.transcript = u.transcript "
+        f"WHERE utterances MATCH ? {''.join(' AND ' + c for c in conditions)} "
+        f"ORDER BY {order_by} LIMIT ? OFFSET ?"
+    )
+
+
+def _matches(rows: list[tuple]) -> list[dict[str, Any]]:
+    names = ("transcript", "file", "speaker", "start", "date", "language", "text", "context", "score")
+    return [dict(zip(names, (*row[:8], round(-row[8], 4)), strict=True)) for row in rows]
 
 
 def _filter_clauses(filters: SearchFilters) -> tuple[list[str], list[Any]]:
