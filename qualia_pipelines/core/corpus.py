@@ -139,7 +139,7 @@ class CorpusStore:
         changed = {facts.key: facts for facts in changed}
         transcripts = self._table("transcripts", state)
         affected = (set(changed) | set(removed)) & set(transcripts["transcript"])
-        vocabulary = _vocabulary_series(self._table("vocabulary", state))
+        vocabulary = _indexed_vocabulary(self._table("vocabulary", state))
         vocabulary = vocabulary.sub(self._word_totals(state, transcripts, affected), fill_value=0)
         counted = [facts for facts in changed.values() if facts.word_counts is not None]
         batch = state.next_batch
@@ -200,12 +200,14 @@ class CorpusStore:
                 .astype({"count": "int64", "transcripts": "int64"})
             )
 
-    def distinctive_words(self, top: int = TOP_DISTINCTIVE) -> pd.DataFrame:
-        """Per transcript, the words that set it apart: TF-IDF with smoothed IDF, ln((1+N)/(1+df)) + 1.
+    def distinctive_words(self) -> pd.DataFrame:
+        """Per transcript, the words that set it apart: TF-IDF with smoothed IDF, ln((1+N)/(1+df)) + 1, the top
+        :data:`TOP_DISTINCTIVE`.
 
-        Only words that can reach a transcript's top ``top`` are scored: no IDF exceeds ln((1+N)/2) + 1 and
-        none is below 1, so a word whose count times that ceiling stays under the transcript's ``top``-th
-        largest count cannot outscore the ``top`` commonest words. The result is the same as scoring all.
+        Only words that can reach that top are scored: no IDF exceeds ln((1+N)/2) + 1 and none is below 1, so a
+        word whose count times that ceiling stays under the transcript's ``tenth_count`` (its
+        :data:`TOP_DISTINCTIVE`-th largest count, stored as it is taken in) cannot outscore its commonest words.
+        The result is the same as scoring all.
         """
         with self.connection() as db:
             documents = db.execute("SELECT count(*) FROM transcripts WHERE counted").fetchone()[0]
@@ -225,7 +227,7 @@ class CorpusStore:
                     FROM candidates
                 )
                 SELECT transcript, rank, word, count, tf, idf, tfidf
-                FROM ranked WHERE rank <= {int(top)} ORDER BY transcript, rank
+                FROM ranked WHERE rank <= {TOP_DISTINCTIVE} ORDER BY transcript, rank
                 """
             ).df()
         return frame.round({"tf": 6, "idf": 6, "tfidf": 6}).astype({"rank": "int64", "count": "int64"})
@@ -305,7 +307,7 @@ class CorpusStore:
         return self.root / "word_counts" / f"batch-{batch}.parquet"
 
 
-def _vocabulary_series(frame: pd.DataFrame) -> pd.DataFrame:
+def _indexed_vocabulary(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.set_index("word")[["count", "transcripts"]].astype("int64")
 
 
