@@ -29,7 +29,7 @@ from qualia_pipelines.core.resolver import direct_dependencies, providers
 from qualia_pipelines.core.transcript import Transcript
 from qualia_pipelines.orchestration.checks import check_evaluations, check_specs, skipped_evaluations
 from qualia_pipelines.orchestration.lineage import versioned_output
-from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_paths
+from qualia_pipelines.orchestration.partitions import INBOX_FILE_ASSET, TRANSCRIPTS, inbox_paths
 from qualia_pipelines.orchestration.resources import QualiaResource, output_file
 
 TRANSCRIPT_ASSET = "transcript"
@@ -37,7 +37,6 @@ _CONFIG_TYPES = {"int": dg.Int, "float": dg.Float, "bool": dg.Bool, "str": dg.St
 _BREAKER_HISTORY = 200
 
 
-INBOX_FILE_ASSET = "inbox_file"
 inbox_file = dg.AssetSpec(
     INBOX_FILE_ASSET,
     partitions_def=TRANSCRIPTS,
@@ -70,7 +69,7 @@ def transcript(context: dg.AssetExecutionContext, qualia: QualiaResource) -> Ite
         parsed[key] = document.to_dict()
         parsed[key]["metadata"].setdefault("date", _modified(files[key]))
         metadata[key] = transcript_metadata(parsed[key], files[key])
-    yield from versioned_output(context, parsed, metadata, observed=[INBOX_FILE_ASSET])
+    yield from versioned_output(context, parsed, metadata)
 
 
 def _modified(path: Path) -> str:
@@ -148,7 +147,7 @@ def plugin_asset(registry: Registry, plugin: Plugin) -> dg.AssetsDefinition:
             results[key] = values if plugin.kind == "visualizer" else _record(plugin, params, values, loaded, key)
             stored = output_file(Path(qualia.outputs) / plugin.id, key, results[key]).resolve()
             metadata[key] = {**record_metadata(results[key]), "path": dg.MetadataValue.path(str(stored))}
-        yield from versioned_output(context, results, metadata, observed=[INBOX_FILE_ASSET])
+        yield from versioned_output(context, results, metadata)
         yield from check_evaluations(plugin, results)
         yield from check_outputs(context)
 

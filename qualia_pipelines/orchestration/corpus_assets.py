@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 
 from qualia_pipelines import __version__
-from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, check_outputs, inbox_file
+from qualia_pipelines.orchestration.assets import check_outputs, inbox_file
 from qualia_pipelines.orchestration.checks import (
     REPORT_CHECK,
     corpus_check_result,
@@ -278,7 +278,7 @@ def report(
             "report": report_html(teams_cleaner[key], word_frequency[key], sentiment_analyzer[key], png, __version__)
         }
     sizes = {key: {"bytes": len(page["report"].content)} for key, page in pages.items()}
-    yield from versioned_output(context, pages, sizes, observed=[INBOX_FILE_ASSET])
+    yield from versioned_output(context, pages, sizes)
     shown = {key: shown_texts(teams_cleaner[key], sentiment_analyzer[key]) for key in pages}
     yield from report_check_evaluations({key: page["report"].content for key, page in pages.items()}, shown)
     yield from check_outputs(context)

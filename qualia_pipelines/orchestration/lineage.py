@@ -27,6 +27,7 @@ from qualia_pipelines.orchestration.dagster_private import (
     input_data_version_tag,
     input_event_pointer_tag,
 )
+from qualia_pipelines.orchestration.partitions import INBOX_FILE_ASSET
 
 UNOBSERVED = ("INITIAL", "NULL")
 """An input partition with no record yet (a file processed without the sensor having observed it): the data
@@ -50,22 +51,18 @@ def _canonical(value: Any) -> Any:
 
 
 def versioned_output(
-    context: dg.AssetExecutionContext,
-    value: Mapping[str, Any],
-    metadata: Mapping[str, Mapping[str, Any]],
-    observed: Iterable[str] = (),
+    context: dg.AssetExecutionContext, value: Mapping[str, Any], metadata: Mapping[str, Mapping[str, Any]]
 ) -> Iterator[dg.Output | dg.AssetMaterialization]:
     """The step's output, each transcript with its own data version, provenance and metadata.
 
-    ``value`` holds a result per partition key (keys without one were skipped, and get only their metadata);
-    ``observed`` names the inputs that are observed rather than materialized (the inbox file).
+    ``value`` holds a result per partition key (keys without one were skipped, and get only their metadata).
     """
     versions = {key: record_version(result) for key, result in value.items()}
     for key in metadata.keys() - versions.keys():  # skipped: no result, and no version of their own
         context.add_asset_metadata(dict(metadata[key]), partition_key=key)
     yield dg.Output(value)
     asset = context.asset_key
-    inputs = upstream_versions(context.instance, context.assets_def.asset_deps[asset], versions, set(observed))
+    inputs = upstream_versions(context.instance, context.assets_def.asset_deps[asset], versions)
     code_version = context.assets_def.code_versions_by_key[asset] or context.run_id
     for key, version in versions.items():
         tags = {CODE_VERSION_TAG: code_version, DATA_VERSION_TAG: version, DATA_VERSION_IS_USER_PROVIDED_TAG: "true"}
@@ -84,13 +81,13 @@ def versioned_output(
 
 
 def upstream_versions(
-    instance: dg.DagsterInstance, upstream: Iterable[dg.AssetKey], keys: Iterable[str], observed: set[str]
+    instance: dg.DagsterInstance, upstream: Iterable[dg.AssetKey], keys: Iterable[str]
 ) -> dict[dg.AssetKey, dict[str, tuple[str, str]]]:
-    """For each input asset, each partition's current data version and the id of the event that recorded it."""
+    """For each input asset, each partition's current data version and the id of the event that recorded it (the
+    inbox file's from its observations, the others' from their materializations)."""
     keys = sorted(keys)
-    return {
-        asset: latest_records(instance, asset, keys, observed=asset.to_user_string() in observed) for asset in upstream
-    }
+    observed = dg.AssetKey(INBOX_FILE_ASSET)
+    return {asset: latest_records(instance, asset, keys, observed=asset == observed) for asset in upstream}
 
 
 def latest_records(

@@ -10,6 +10,8 @@ from qualia_pipelines.core.inbox import supported_names
 from qualia_pipelines.core.naming import transcript_key
 
 TRANSCRIPTS = dg.DynamicPartitionsDefinition(name="transcripts")
+INBOX_FILE_ASSET = "inbox_file"
+"""The observed asset whose partitions are the inbox files (its data version: each file's SHA-256)."""
 
 
 def inbox_files(inbox: Path) -> dict[str, Path]:

@@ -5,14 +5,19 @@ from collections.abc import Mapping
 import dagster as dg
 from dagster import AssetPartitionStatus
 
-from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, TRANSCRIPT_ASSET
+from qualia_pipelines.orchestration.assets import TRANSCRIPT_ASSET
 from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, REPORT_ASSET
 from qualia_pipelines.orchestration.dagster_private import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
 from qualia_pipelines.orchestration.jobs import backup_job, launched_by, prune_runs_job, scheduled_processing
-from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges, partition_statuses
+from qualia_pipelines.orchestration.partitions import (
+    INBOX_FILE_ASSET,
+    TRANSCRIPTS,
+    contiguous_ranges,
+    partition_statuses,
+)
 from qualia_pipelines.orchestration.resources import QualiaResource, current_settings
 from qualia_pipelines.orchestration.sensors import corpus_out_of_date, observed_data_version, unfinished_runs
 

@@ -15,7 +15,7 @@ from qualia_pipelines.core.contract import QualiaError
 from qualia_pipelines.core.inbox import InboxScan, Known, Observation, observe, settled
 from qualia_pipelines.core.readers import check_file
 from qualia_pipelines.core.workers import SupervisedWorker, no_state
-from qualia_pipelines.orchestration.assets import INBOX_FILE_ASSET, breaker_states
+from qualia_pipelines.orchestration.assets import breaker_states
 from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, corpus_inputs
 from qualia_pipelines.orchestration.dagster_private import (
     ASSET_PARTITION_RANGE_END_TAG,
@@ -26,6 +26,7 @@ from qualia_pipelines.orchestration.dagster_private import (
 from qualia_pipelines.orchestration.jobs import BACKUP_JOB_NAME, launched_by, process_transcripts, refresh_corpus
 from qualia_pipelines.orchestration.partitions import (
     FIRST_RANGE_SIZE,
+    INBOX_FILE_ASSET,
     TRANSCRIPTS,
     contiguous_ranges,
     partition_key,
