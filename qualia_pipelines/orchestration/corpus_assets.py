@@ -1,13 +1,14 @@
 """Corpus assets across all transcripts, and the per-transcript HTML report."""
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from qualia_pipelines import __version__
+from qualia_pipelines.core.corpus_tables import TABLE_ASSETS
 from qualia_pipelines.orchestration.assets import check_outputs, inbox_file
 from qualia_pipelines.orchestration.checks import (
     REPORT_CHECK,
@@ -22,14 +23,7 @@ from qualia_pipelines.orchestration.resources import QualiaResource, stored_outp
 CORPUS_GROUP = "corpus"
 STORE_ASSET = "corpus_store"
 SEARCH_ASSET = "search_index"
-CORPUS_ASSETS = (
-    STORE_ASSET,
-    SEARCH_ASSET,
-    "corpus_vocabulary",
-    "distinctive_words",
-    "sentiment_over_time",
-    "speaker_participation",
-)
+CORPUS_ASSETS = (STORE_ASSET, SEARCH_ASSET, *TABLE_ASSETS.values())
 REPORT_ASSET = "report"
 STORE_INPUTS = ("word_frequency", "sentiment_analyzer", "teams_cleaner")
 _TABLE_KINDS = {"duckdb", "parquet"}
@@ -161,20 +155,30 @@ def transcript_facts(qualia: QualiaResource, key: str) -> Any:
     )
 
 
+def corpus_table(description: str) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """A corpus table's asset, named for its function: computed from the corpus store, with the check that every
+    transcript it should cover is in it."""
+
+    def table(compute: Callable[..., Any]) -> dg.AssetsDefinition:
+        return dg.asset(
+            group_name=CORPUS_GROUP,
+            deps=[STORE_ASSET],
+            kinds=_TABLE_KINDS,
+            code_version=__version__,
+            description=description,
+            check_specs=[corpus_check_spec(compute.__name__)],
+        )(compute)
+
+    return table
+
+
 def _store(qualia: QualiaResource) -> Any:
     from qualia_pipelines.core.corpus import CorpusStore
 
     return CorpusStore(store_folder(qualia))
 
 
-@dg.asset(
-    group_name=CORPUS_GROUP,
-    deps=[STORE_ASSET],
-    kinds=_TABLE_KINDS,
-    code_version=__version__,
-    description="Every word across all transcripts: total count and how many transcripts use it.",
-    check_specs=[corpus_check_spec("corpus_vocabulary")],
-)
+@corpus_table("Every word across all transcripts: total count and how many transcripts use it.")
 def corpus_vocabulary(qualia: QualiaResource) -> Iterator[Any]:
     store = _store(qualia)
     table = store.vocabulary()
@@ -189,14 +193,7 @@ def corpus_vocabulary(qualia: QualiaResource) -> Iterator[Any]:
     yield corpus_check_result("corpus_vocabulary", table, None)
 
 
-@dg.asset(
-    group_name=CORPUS_GROUP,
-    deps=[STORE_ASSET],
-    kinds=_TABLE_KINDS,
-    code_version=__version__,
-    description="The words that set each transcript apart from the others (TF-IDF, top 10 per transcript).",
-    check_specs=[corpus_check_spec("distinctive_words")],
-)
+@corpus_table("The words that set each transcript apart from the others (TF-IDF, top 10 per transcript).")
 def distinctive_words(qualia: QualiaResource) -> Iterator[Any]:
     store = _store(qualia)
     table = store.distinctive_words()
@@ -207,14 +204,7 @@ def distinctive_words(qualia: QualiaResource) -> Iterator[Any]:
     yield corpus_check_result("distinctive_words", table, store.keys_with_words())
 
 
-@dg.asset(
-    group_name=CORPUS_GROUP,
-    deps=[STORE_ASSET],
-    kinds=_TABLE_KINDS,
-    code_version=__version__,
-    description="Sentiment of each meeting in date order (meeting date from the document, else the file's date).",
-    check_specs=[corpus_check_spec("sentiment_over_time")],
-)
+@corpus_table("Sentiment of each meeting in date order (meeting date from the document, else the file's date).")
 def sentiment_over_time(qualia: QualiaResource) -> Iterator[Any]:
     store = _store(qualia)
     table = store.sentiment_over_time()
@@ -229,14 +219,7 @@ def sentiment_over_time(qualia: QualiaResource) -> Iterator[Any]:
     yield corpus_check_result("sentiment_over_time", table, store.keys_with_sentiment(), nullable=("date",))
 
 
-@dg.asset(
-    group_name=CORPUS_GROUP,
-    deps=[STORE_ASSET],
-    kinds=_TABLE_KINDS,
-    code_version=__version__,
-    description="Participation of each speaker across meetings: meetings, turns, words, talk time, share of words.",
-    check_specs=[corpus_check_spec("speaker_participation")],
-)
+@corpus_table("Participation of each speaker across meetings: meetings, turns, words, talk time, share of words.")
 def speaker_participation(qualia: QualiaResource) -> Iterator[Any]:
     table = _store(qualia).participation()
     yield dg.Output(
