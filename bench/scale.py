@@ -46,7 +46,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import dagster as dg  # noqa: E402
 
-from qualia_pipelines.core.corpus import CorpusStore, TranscriptFacts  # noqa: E402
+from qualia_pipelines.core.corpus import TOP_DISTINCTIVE, CorpusStore, TranscriptFacts  # noqa: E402
 from qualia_pipelines.core.inbox import Known, observe  # noqa: E402
 from qualia_pipelines.core.search import Meeting, SearchFilters, SearchIndex  # noqa: E402
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, partition_key  # noqa: E402
@@ -274,7 +274,8 @@ def build_store(folder: Path, count: int) -> None:
         f"'w' || ((t * 7919 + i * 104729) % {WORD_POOL}) AS word, greatest(1, 200 // (i + 1))::BIGINT AS count "
         f"FROM {words}"
     )
-    total = sum(meeting_counts(0).values())
+    counts = sorted(meeting_counts(0).values(), reverse=True)  # every meeting has the same counts
+    total, tenth = sum(counts), counts[TOP_DISTINCTIVE - 1]
     with duckdb.connect(config={"threads": 2, "memory_limit": "1GB", "preserve_insertion_order": False}) as db:
         db.execute(f"COPY ({rows}) TO '{folder / 'word_counts' / 'batch-1.parquet'}' (FORMAT parquet)")
         db.execute(
@@ -283,7 +284,7 @@ def build_store(folder: Path, count: int) -> None:
         )
         db.execute(
             f"COPY (SELECT 'meeting_' || lpad(t::VARCHAR, 6, '0') AS transcript, true AS counted, 1::BIGINT AS batch, "
-            f"{total}::BIGINT AS words, {MEETING_WORDS}::BIGINT AS distinct_words, 20::BIGINT AS tenth_count, "
+            f"{total}::BIGINT AS words, {MEETING_WORDS}::BIGINT AS distinct_words, {tenth}::BIGINT AS tenth_count, "
             "TIMESTAMPTZ '2026-11-03 14:00:00+00' AS date, 'pt' AS language, (t % 200 - 100) / 100 AS polarity, "
             "'neutral' AS label, 0.3 AS share_positive, 0.2 AS share_negative, 400::BIGINT AS segments, "
             f"'leia' AS engine FROM range({count}) a(t)) TO '{folder / 'transcripts-1.parquet'}'"
