@@ -9,13 +9,17 @@ from qualia_pipelines.core.registry import Registry
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, transcript
 from qualia_pipelines.orchestration.corpus_assets import (
+    corpus_page,
     corpus_store,
     corpus_vocabulary,
     distinctive_words,
+    qda_project,
     report,
     search_index,
     sentiment_over_time,
     speaker_participation,
+    speaker_trends,
+    word_trends,
 )
 from qualia_pipelines.orchestration.jobs import (
     backup_job,
@@ -38,7 +42,7 @@ def assets_for(registry: Registry) -> list[dg.AssetsDefinition]:
     """The inbox file, the parsed transcript, one asset per plugin, the corpus store and tables, the report."""
     per_transcript = [inbox_file, transcript, *plugin_assets(registry)]
     readers = [corpus_store, search_index, corpus_vocabulary, distinctive_words, sentiment_over_time,
-               speaker_participation, report]  # fmt: skip
+               speaker_participation, speaker_trends, word_trends, corpus_page, report, qda_project]  # fmt: skip
     return [*per_transcript, *with_input_code_versions(readers, per_transcript)]
 
 

@@ -3,6 +3,7 @@ the plain definition (every word scored)."""
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 from pathlib import Path
@@ -26,6 +27,11 @@ _sentiment = st.fixed_dictionaries(
         ),
         "engine": st.sampled_from(["leia", "vader+textblob"]),
         "language": st.sampled_from(["pt", "en"]),
+        "by_speaker": st.lists(
+            st.fixed_dictionaries({"speaker": st.sampled_from(SPEAKERS), "polarity": st.floats(-1, 1)}),
+            max_size=3,
+            unique_by=lambda row: row["speaker"],
+        ),
     }
 )
 _speaker = st.fixed_dictionaries(
@@ -64,7 +70,8 @@ def test_a_store_kept_drop_by_drop_equals_one_built_from_scratch(drops: list) ->
                 corpus.pop(key, None)
         scratch.apply(corpus.values())
         assert kept.keys() == scratch.keys() == set(corpus)
-        for table in ("vocabulary", "distinctive_words", "sentiment_over_time", "participation"):
+        tables = ("vocabulary", "distinctive_words", "sentiment_over_time", "participation", "speaker_trends")
+        for table in (*tables, "word_trends"):
             pd.testing.assert_frame_equal(getattr(kept, table)(), getattr(scratch, table)(), check_dtype=False)
         plain = plain_tf_idf(corpus)  # the same words and ranks; values to the last rounded digit
         pd.testing.assert_frame_equal(kept.distinctive_words(), plain, check_dtype=False, check_exact=False, atol=2e-6)
@@ -105,3 +112,65 @@ def test_the_store_is_one_set_of_files_readers_can_query_while_a_refresh_writes(
     with store.connection() as db:  # what a notebook does: plain SQL over the current generation
         assert db.execute("SELECT transcript, word, count FROM word_counts").fetchall() == [("a", "prazo", 2)]
     assert store.state.cursor == 12
+
+
+def test_trends_follow_speakers_and_words_week_by_week_in_utc(tmp_path: Path) -> None:
+    def mood(**polarities: float) -> dict:
+        return {"polarity": 0.1, "sentiment_label": "neutral", "statistics": {}, "engine": "leia",
+                "by_speaker": [{"speaker": name, "polarity": value} for name, value in polarities.items()]}  # fmt: skip
+
+    def said(name: str, share: float, turns: int, words: int) -> dict:
+        return {"speaker": name, "utterances": turns, "words": words, "talk_time_s": None, "share_of_words": share}
+
+    store = CorpusStore(tmp_path / "store")
+    store.apply(
+        [
+            TranscriptFacts(
+                "mon",
+                {"cliente": 3, "prazo": 1},
+                "2026-11-02T09:00:00+00:00",
+                mood(Ana=0.5),
+                [said("Ana", 0.75, 3, 30), said("Bia", 0.25, 1, 10)],
+            ),
+            # Sunday evening in São Paulo is Monday in UTC: the next week
+            TranscriptFacts(
+                "sun", {"cliente": 1, "fila": 3}, "2026-11-08T23:00:00-03:00", None, [said("Ana", 1, 2, 20)]
+            ),
+            TranscriptFacts("undated", {"cliente": 9}, None, None, [said("Caio", 1, 1, 9)]),
+            TranscriptFacts("later", {"fila": 4, "integração": 1, "integracao": 2}, "2026-11-18", None, []),
+        ]
+    )
+    weeks, meetings = store.word_trend("cliente")
+    columns = ["week", "count", "meetings_using", "meetings", "words", "per_1000_words"]
+    assert weeks[columns].astype(str).values.tolist() == [
+        ["2026-11-02", "3", "1", "1", "4", "750.0"],
+        ["2026-11-09", "1", "1", "1", "4", "250.0"],
+        ["2026-11-16", "0", "0", "1", "7", "0.0"],  # a week without it: 0, not missing
+    ]
+    folded = store.word_trend("integracao")[0]  # accents ignored, as in search: both forms, once per meeting
+    assert folded[["count", "meetings_using"]].values.tolist() == [[0, 0], [0, 0], [3, 1]]
+    assert list(meetings["transcript"]) == ["sun", "mon"]  # newest first; the undated meeting is not on a timeline
+    trends = store.speaker_trends()
+    rows = trends[["speaker", "transcript", "week", "share_of_words", "utterances", "polarity"]].fillna("-")
+    assert rows.astype(str).values.tolist() == [
+        ["Ana", "mon", "2026-11-02", "0.75", "3", "0.5"],
+        ["Bia", "mon", "2026-11-02", "0.25", "1", "-"],
+        ["Ana", "sun", "2026-11-09", "1.0", "2", "-"],
+    ]
+    common = store.word_trends()
+    assert sorted(set(common["word"])) == ["cliente", "fila", "integracao", "integração", "prazo"]
+    assert len(common) == 15  # 5 words x 3 weeks
+    assert common.loc[(common["word"] == "fila") & (common["week"].astype(str) == "2026-11-16"), "count"].item() == 4
+
+
+def test_a_store_of_the_older_layout_is_read_and_marked_for_rebuilding(tmp_path: Path) -> None:
+    store = CorpusStore(tmp_path / "store")
+    store.apply([TranscriptFacts("a", {"cliente": 2}, "2026-11-03", None, [{"speaker": "Ana", "utterances": 1,
+                 "words": 2, "talk_time_s": None, "share_of_words": 1.0}])])  # fmt: skip
+    speakers = store.root / "speakers-1.parquet"
+    pd.read_parquet(speakers).drop(columns="polarity").to_parquet(speakers)  # as layout 1 wrote it
+    state = json.loads((store.root / "state.json").read_text())
+    (store.root / "state.json").write_text(json.dumps({key: state[key] for key in ("generation", "cursor", "batches")}))
+    assert store.outdated and store.speaker_trends()["polarity"].isna().all()  # readable meanwhile
+    store.apply([TranscriptFacts("b", {"prazo": 1}, None, None, None)])
+    assert not store.outdated and list(store.participation()["speaker"]) == ["Ana"]

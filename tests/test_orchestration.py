@@ -263,7 +263,8 @@ def test_corpus_assets_and_reports(instance: dg.DagsterInstance, inbox: Path) ->
         assert all(info.latest_execution_status.value in ("SUCCEEDED", "FAILED") for info in found)
         if name == "output_sanity":
             assert {info.latest_execution_status.value for info in found} == {"SUCCEEDED"}
-    checks = {"corpus_vocabulary", "distinctive_words", "sentiment_over_time", "speaker_participation"}
+    checks = {"corpus_vocabulary", "distinctive_words", "sentiment_over_time", "speaker_participation",
+              "speaker_trends", "word_trends"}  # fmt: skip
     report_checks = instance.event_log_storage.get_asset_check_partition_info(
         [dg.AssetCheckKey(dg.AssetKey("report"), "report_sanity")], partition_keys=keys
     )
@@ -272,6 +273,13 @@ def test_corpus_assets_and_reports(instance: dg.DagsterInstance, inbox: Path) ->
     for asset, name in ((asset, "complete_and_defined") for asset in checks):
         evaluation = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(dg.AssetKey(asset), name))
         assert evaluation is not None and evaluation.status.value == "SUCCEEDED", (asset, name, evaluation)
+
+    trends = outputs / "corpus_page" / "index.html"  # the corpus over time, offline, on its own plotly.js
+    html = trends.read_text(encoding="utf-8")
+    assert re.findall(r"<script[^>]*\bsrc=\"([^\"]+)\"", html) == ["plotly.min.js"] and "https://" not in html
+    assert (trends.parent / "plotly.min.js").read_bytes() == plotly_js_path().read_bytes() and len(html) < 300_000
+    talker = pd.read_parquet(outputs / "speaker_participation" / "all.parquet")["speaker"].iloc[0]
+    assert rendered_dom(trends).count('class="main-svg"') >= 5 and talker in html
 
     # A deployment upgraded from before the corpus store and search index has records but neither: the next
     # refresh builds both from the records it finds, and the tables come out the same.

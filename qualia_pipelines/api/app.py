@@ -171,7 +171,7 @@ def create_app(
         webhooks_router(webhook_secrets(os.environ), ReplayLedger(ledger_path(settings.data_dir)), analyse, queue)
     )
     app.include_router(health_router(orchestrator, telemetry))
-    app.include_router(corpus_router(settings.outputs_dir))
+    app.include_router(corpus_router(settings.outputs_dir, engines))
     return app
 
 

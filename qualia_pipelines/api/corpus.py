@@ -1,25 +1,34 @@
-"""``/corpus/{table}`` and ``/search``: the corpus as the last corpus refresh left it.
+"""``/corpus/{table}``, ``/search``, ``/trends`` and ``/export/qdpx``: the corpus as the last refresh left it.
 
 Table pages are read from the Parquet file the refresh materialized (only the row groups a page covers), and
-searches from the full-text index it keeps; nothing is computed from transcripts in the server process.
+searches from the full-text index it keeps; a word's trend (a scan of the store's word counts) and a REFI-QDA
+export run in an engine process. Nothing is computed from transcripts in the server process.
 """
 
 import json
+import tempfile
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from qualia_pipelines import __version__
+from qualia_pipelines.api.engines import Engines
 from qualia_pipelines.core.contract import QualiaError
 from qualia_pipelines.core.corpus_tables import TABLE_ASSETS, CorpusTable, SearchOrder
+from qualia_pipelines.core.engine import Engine
 from qualia_pipelines.core.search import MAX_PAGE, MAX_QUERY_CHARS, SearchFilters, SearchIndex
-from qualia_pipelines.orchestration.corpus_assets import search_file
+from qualia_pipelines.core.storage import to_jsonable
+from qualia_pipelines.orchestration.corpus_assets import STORE_ASSET, search_file
 
 MAX_ROWS = 1000
+MAX_EXPORT = 200
+"""Transcripts in one ``GET /export/qdpx`` (about 100 KB of project each): more is `qualia export-qda`'s job."""
 
 
 class SearchMatch(BaseModel):
@@ -49,7 +58,71 @@ class CorpusPage(BaseModel):
     next_offset: int | None = Field(None, description="Pass as `offset` for the next page; null after the last.")
 
 
-def corpus_router(outputs: Path) -> APIRouter:
+class WordTrend(BaseModel):
+    word: str = Field(..., description="The word as the counts hold it (lower case, quotes folded).")
+    weeks: list[dict[str, Any]] = Field(
+        ..., description="Every week with dated meetings (its Monday, UTC): count, meetings using it, per 1,000 words."
+    )
+    meetings: list[dict[str, Any]] = Field(..., description="Meetings that said it, newest first: a page of them.")
+    next_offset: int | None = Field(None, description="Pass as `offset` for more meetings; null when none are left.")
+
+
+@dataclass(frozen=True)
+class TrendQuery:
+    """One word's trend as an engine process reads it from the store."""
+
+    outputs: Path
+    word: str
+    limit: int
+    offset: int
+
+    def __call__(self, engine: Engine) -> WordTrend:
+        from qualia_pipelines.core.corpus import CorpusStore, counted_form
+
+        store = CorpusStore(self.outputs / STORE_ASSET)
+        if not (store.root / "state.json").exists():
+            raise QualiaError("no corpus store yet (no corpus refresh has run): no trends")
+        word = counted_form(self.word)
+        weeks, meetings = store.word_trend(word)
+        page = meetings.iloc[self.offset : self.offset + self.limit]
+        more = self.offset + self.limit < len(meetings)
+        return WordTrend(
+            word=word,
+            weeks=to_jsonable(weeks.to_dict("records")),
+            meetings=to_jsonable(page.to_dict("records")),
+            next_offset=self.offset + self.limit if more else None,
+        )
+
+
+@dataclass(frozen=True)
+class QdaExport:
+    """A REFI-QDA export as an engine process writes it: the .qdpx's bytes."""
+
+    outputs: Path
+    transcripts: tuple[str, ...]
+    since: str | None
+    name: str
+
+    def __call__(self, engine: Engine) -> bytes:
+        from qualia_pipelines.core.corpus import CorpusStore
+        from qualia_pipelines.core.qda import export_keys, export_transcripts, write_project
+
+        store = CorpusStore(self.outputs / STORE_ASSET)
+        if not (store.root / "state.json").exists():
+            raise QualiaError("no corpus store yet (no corpus refresh has run): nothing to export")
+        keys = export_keys(store, self.transcripts, self.since)
+        if len(keys) > MAX_EXPORT:
+            raise QualiaError(
+                f"{len(keys):,} transcripts match; one export holds at most {MAX_EXPORT} (narrow it down with "
+                "`transcripts` or `since`, or use `qualia export-qda`)"
+            )
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "project.qdpx"
+            write_project(export_transcripts(self.outputs, keys), path, self.name, __version__)
+            return path.read_bytes()
+
+
+def corpus_router(outputs: Path, engines: Engines) -> APIRouter:
     router = APIRouter(tags=["corpus"])
 
     @router.get(
@@ -87,6 +160,30 @@ def corpus_router(outputs: Path) -> APIRouter:
         return SearchPage(
             matches=result.matches[:limit], order=result.order, next_offset=offset + limit if more else None
         )
+
+    @router.get("/trends", summary="How often one word was said over time: per week, and per meeting that said it")
+    async def trends(
+        word: str = Query(..., min_length=1, max_length=100, description="One word (case and accents as said)."),
+        limit: int = Query(50, ge=1, le=MAX_ROWS, description="Meetings per page."),
+        offset: int = Query(0, ge=0, le=2**40),
+    ) -> WordTrend:
+        return await engines.run(TrendQuery(outputs, word, limit, offset))
+
+    @router.get(
+        "/export/qdpx",
+        summary="The corpus (or some of it) as a REFI-QDA project for NVivo, ATLAS.ti, MAXQDA or QualCoder",
+        response_class=Response,
+        responses={200: {"content": {"application/zip": {}}, "description": "The .qdpx file."}},
+    )
+    async def export_qdpx(
+        transcripts: list[str] = Query([], max_length=MAX_EXPORT, description="Only these transcripts (keys)."),
+        since: date | None = Query(None, description="Only meetings on or after this day."),
+        name: str = Query("Qualia corpus", min_length=1, max_length=200, description="The project's name."),
+    ) -> Response:
+        call = QdaExport(outputs, tuple(transcripts), since and since.isoformat(), name)
+        content = await engines.run(call)
+        headers = {"Content-Disposition": 'attachment; filename="qualia.qdpx"'}
+        return Response(content, media_type="application/zip", headers=headers)
 
     return router
 

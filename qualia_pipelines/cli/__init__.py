@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from qualia_pipelines.cli import analysis, menu, ops, orchestrate, project, serve
+from qualia_pipelines.cli import analysis, menu, ops, orchestrate, project, qda, serve
 
 app = typer.Typer(
     name="qualia",
@@ -36,6 +36,9 @@ app.command()(orchestrate.run)
 app.command()(orchestrate.transcripts)
 app.command()(orchestrate.corpus)
 app.command()(orchestrate.search)
+app.command()(orchestrate.trend)
+app.command("export-qda")(qda.export_qda)
+app.command("import-qda")(qda.import_qda)
 app.command()(serve.serve)
 
 

@@ -7,13 +7,16 @@ import json
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
 
 from qualia_pipelines.core.contract import ParameterError, QualiaError
 from qualia_pipelines.core.storage import to_jsonable
+
+if TYPE_CHECKING:
+    from qualia_pipelines.core.corpus import CorpusStore
 
 console = Console(stderr=True)
 """Progress, notes and errors: stderr, so stdout carries only results (tables, JSON)."""
@@ -45,6 +48,18 @@ def settings(config: Path | None = None) -> Any:
     from qualia_pipelines.core.settings import load_settings
 
     return load_settings(config)
+
+
+def corpus_store(config: Path | None) -> tuple[Path, CorpusStore]:
+    """The outputs folder and the corpus store the pipeline keeps in it (an error before the first refresh)."""
+    from qualia_pipelines.core.corpus import CorpusStore
+    from qualia_pipelines.orchestration.corpus_assets import STORE_ASSET
+
+    outputs = settings(config).outputs_dir
+    store = CorpusStore(outputs / STORE_ASSET)
+    if not (store.root / "state.json").exists():
+        fail(f"no corpus store at {store.root}: run `qualia run` (or let the pipeline refresh the corpus) first")
+    return outputs, store
 
 
 def engine_for(config: Any, use_cache: bool = True) -> Any:

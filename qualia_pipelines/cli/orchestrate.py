@@ -9,15 +9,25 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import datetime
 from pathlib import Path
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from qualia_pipelines.cli.common import SettingsOption, console, fail, print_json, reports_errors, settings, stdout
+from qualia_pipelines.cli.common import (
+    SettingsOption,
+    console,
+    corpus_store,
+    fail,
+    print_json,
+    reports_errors,
+    settings,
+    stdout,
+)
 from qualia_pipelines.cli.display import print_table, records_table
-from qualia_pipelines.core.corpus_tables import CorpusTable, SearchOrder
+from qualia_pipelines.core.corpus_tables import SearchOrder, StoreTable
 from qualia_pipelines.core.statuses import TranscriptStatus
 
 SUMMARY_ROWS = 50
@@ -126,22 +136,20 @@ def summary_table(outputs: Path, keys: list[str]) -> Table:
 
 @reports_errors
 def corpus(
-    table: CorpusTable = typer.Argument("vocabulary", help="The table to show."),
+    table: StoreTable = typer.Argument("vocabulary", help="The table to show."),
     transcript: str | None = typer.Option(None, "--transcript", help="Only this transcript's rows (by key)."),
     limit: int = typer.Option(20, "--limit", min=1, help="Rows to show."),
     sql: str | None = typer.Option(
-        None, "--sql", help="A SQL query over the store's views (transcripts, speakers, vocabulary, word_counts)."
+        None,
+        "--sql",
+        help="A SQL query over the store's views (transcripts, speakers, vocabulary, word_counts, coded_segments, "
+        "code_counts).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
     settings_file: Path | None = SettingsOption,
 ) -> None:
     """Show a corpus table, or answer a SQL query, from the corpus store the pipeline keeps."""
-    from qualia_pipelines.core.corpus import CorpusStore
-    from qualia_pipelines.orchestration.corpus_assets import STORE_ASSET
-
-    store = CorpusStore(settings(settings_file).outputs_dir / STORE_ASSET)
-    if not (store.root / "state.json").exists():
-        fail(f"no corpus store at {store.root}: run `qualia run` (or let the pipeline refresh the corpus) first")
+    _, store = corpus_store(settings_file)
     frame = store.query(sql) if sql else getattr(store, table)()
     if transcript is not None and "transcript" in frame:
         frame = frame[frame["transcript"] == transcript]
@@ -160,8 +168,8 @@ def search(
     speaker: str | None = typer.Option(None, "--speaker", help="Only what this speaker said."),
     transcript: str | None = typer.Option(None, "--transcript", help="Only this transcript (by key)."),
     language: str | None = typer.Option(None, "--language", help="Only meetings in this language (pt, en, ...)."),
-    since: str | None = typer.Option(None, "--since", help="Only meetings on or after this date (YYYY-MM-DD)."),
-    until: str | None = typer.Option(None, "--until", help="Only meetings on or before this date (YYYY-MM-DD)."),
+    since: datetime | None = typer.Option(None, "--since", formats=["%Y-%m-%d"], help="Only meetings on or after."),
+    until: datetime | None = typer.Option(None, "--until", formats=["%Y-%m-%d"], help="Only meetings on or before."),
     limit: int = typer.Option(20, "--limit", min=1, max=100, help="Matches per page."),
     page: int = typer.Option(1, "--page", min=1, help="Which page of matches."),
     order: SearchOrder = typer.Option(
@@ -177,7 +185,8 @@ def search(
     index = SearchIndex(search_file(settings(settings_file).outputs_dir))
     if not index.path.exists():
         fail(f"no search index at {index.path}: run `qualia run` (or let the pipeline refresh the corpus) first")
-    filters = SearchFilters(speaker, transcript, language, since, until)
+    days = (day.date().isoformat() if day else None for day in (since, until))
+    filters = SearchFilters(speaker, transcript, language, *days)
     result = index.search(query, filters, limit, (page - 1) * limit, order)
     matches = result.matches
     if as_json:
@@ -196,3 +205,28 @@ def search(
         print_table(table)
     else:
         stdout.print("no matches")
+
+
+@reports_errors
+def trend(
+    word: str = typer.Argument(..., help="One word, as the word counts hold it (case and curly quotes ignored)."),
+    meetings: bool = typer.Option(False, "--meetings", help="Show the meetings that said it, not the weeks."),
+    limit: int = typer.Option(52, "--limit", min=1, help="Rows to show (the newest)."),
+    as_json: bool = typer.Option(False, "--json", help="Print weeks and meetings as JSON."),
+    settings_file: Path | None = SettingsOption,
+) -> None:
+    """How often one word was said over time: per week (per 1,000 words), or per meeting that said it."""
+    from qualia_pipelines.core.corpus import counted_form
+
+    _, store = corpus_store(settings_file)
+    weeks, said = store.word_trend(counted_form(word))
+    if as_json:
+        print_json({"word": counted_form(word), "weeks": weeks.tail(limit).to_dict("records"),
+                    "meetings": said.head(limit).to_dict("records")})  # fmt: skip
+        return
+    frame = said.head(limit) if meetings else weeks.tail(limit).drop(columns="word")
+    title = f"Qualia: {counted_form(word)!r} " + (f"in {len(said):,} meeting(s)" if meetings else "per week")
+    if frame.empty:
+        stdout.print(f"{counted_form(word)!r} was not said in any dated meeting" if meetings else "no dated meetings")
+        return
+    print_table(records_table(title, frame.to_dict("records")))

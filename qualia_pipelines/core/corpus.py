@@ -10,12 +10,16 @@ a notebook can query (README, "The corpus store"):
   generation, and a crash mid-refresh leaves the previous one in place.
 - ``transcripts-<g>.parquet``: one row per transcript in the corpus (its sentiment, date, word total, the
   batch that holds its word counts).
-- ``speakers-<g>.parquet``: one row per transcript and speaker.
+- ``speakers-<g>.parquet``: one row per transcript and speaker (turns, words, talk time, share of words, mean
+  sentiment).
 - ``vocabulary-<g>.parquet``: one row per word: total count and how many transcripts use it, folded forward
   at each refresh (old counts subtracted, new ones added).
 - ``word_counts/batch-<b>.parquet``: (transcript, word, count) of the transcripts one refresh took in. A
   transcript's live rows are those in the batch its ``transcripts`` row names; batches are rewritten into
   one when dead rows outnumber live ones.
+- ``coding/<project>/{coded_segments,code_counts}.parquet``: coding brought back from a QDA tool by
+  `qualia import-qda` (see :mod:`qualia_pipelines.core.qda_import`), one folder per imported project; a
+  refresh leaves them alone.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ import fcntl
 import json
 import math
 import os
+import re
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,9 +41,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from qualia_pipelines.core.contract import QualiaError
 from qualia_pipelines.core.storage import write_json_atomic
 
 TOP_DISTINCTIVE = 10
+TREND_WORDS = 20
+"""How many of the corpus's commonest words the ``word_trends`` table follows week by week (any other word:
+:meth:`CorpusStore.word_trend`)."""
+LAYOUT = 2
+"""The store's layout: a store written by an older one is rebuilt from the records at the next refresh."""
 DUCKDB_MEMORY = "768MB"
 """DuckDB's own memory limit (it spills beyond it), so a refresh of 100,000 transcripts stays within 1.5 GB."""
 
@@ -66,12 +79,15 @@ SPEAKERS = pa.schema(
         ("words", pa.int64()),
         ("talk_time_s", pa.float64()),
         ("share_of_words", pa.float64()),
+        ("polarity", pa.float64()),
     ]
 )
 VOCABULARY = pa.schema([("word", pa.string()), ("count", pa.int64()), ("transcripts", pa.int64())])
 WORD_COUNTS = pa.schema(
     [("batch", pa.int64()), ("transcript", pa.string()), ("word", pa.string()), ("count", pa.int64())]
 )
+CODING_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
+"""An imported project's name: its folder under ``coding/``."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,7 @@ class StoreState:
     generation: int = 0
     cursor: int | None = None
     batches: dict[str, int] = field(default_factory=dict)  # batch number -> rows written
+    layout: int = LAYOUT
 
     @property
     def next_batch(self) -> int:
@@ -110,7 +127,13 @@ class CorpusStore:
         if not path.exists():
             return StoreState()
         data = json.loads(path.read_text(encoding="utf-8"))
-        return StoreState(data["generation"], data["cursor"], {str(k): int(v) for k, v in data["batches"].items()})
+        batches = {str(k): int(v) for k, v in data["batches"].items()}
+        return StoreState(data["generation"], data["cursor"], batches, data.get("layout", 1))
+
+    @property
+    def outdated(self) -> bool:
+        """Written by an older layout: the next refresh takes every transcript in again."""
+        return self.state.layout < LAYOUT
 
     def keys(self) -> set[str]:
         """The transcripts in the corpus."""
@@ -161,7 +184,7 @@ class CorpusStore:
         _write_parquet(self._path("vocabulary", generation), live, VOCABULARY)
         _write_parquet(self._path("transcripts", generation), transcripts, TRANSCRIPTS)
         _write_parquet(self._path("speakers", generation), speakers, SPEAKERS)
-        new_state = StoreState(generation, cursor if cursor is not None else state.cursor, batches)
+        new_state = StoreState(generation, cursor if cursor is not None else state.cursor, batches, LAYOUT)
         write_json_atomic(self.root / "state.json", new_state.__dict__)
         self._remove_unused(new_state)
 
@@ -174,6 +197,7 @@ class CorpusStore:
         state = self.state
         connection = duckdb.connect(config={"threads": min(os.cpu_count() or 1, 4), "memory_limit": DUCKDB_MEMORY})
         try:
+            connection.execute("SET TimeZone = 'UTC'")  # weeks start on Monday in UTC, whatever the machine's zone
             for name, schema in (("transcripts", TRANSCRIPTS), ("speakers", SPEAKERS), ("vocabulary", VOCABULARY)):
                 connection.execute(f"CREATE VIEW {name} AS {self._select(name, state, schema)}")
             batches = [str(self._batch_path(int(batch))) for batch in state.batches]
@@ -182,6 +206,12 @@ class CorpusStore:
                 "CREATE VIEW word_counts AS SELECT w.transcript, w.word, w.count FROM "
                 f"{source} w JOIN transcripts t ON t.transcript = w.transcript AND t.batch = w.batch"
             )
+            for name, schema in self._coding_schemas().items():
+                files = sorted(str(path) for path in (self.root / "coding").glob(f"*/{name}.parquet"))
+                connection.execute(
+                    f"CREATE VIEW {name} AS "
+                    + (f"SELECT * FROM read_parquet({files!r})" if files else _empty_select(schema))
+                )
             yield connection
         finally:
             connection.close()
@@ -253,17 +283,107 @@ class CorpusStore:
             ).df()
         return frame.astype({"meetings": "int64", "utterances": "int64", "words": "int64"})
 
+    def speaker_trends(self) -> pd.DataFrame:
+        """Per speaker and dated meeting, in date order: the week, share of words, turns, words, talk time and
+        mean sentiment, so a speaker's participation and mood can be followed over time."""
+        with self.connection() as db:
+            frame = db.execute(
+                """
+                SELECT s.speaker, s.transcript, t.date, CAST(date_trunc('week', t.date) AS DATE) AS week,
+                       s.share_of_words, s.utterances, s.words, s.talk_time_s, s.polarity
+                FROM speakers s JOIN transcripts t ON t.transcript = s.transcript
+                WHERE t.date IS NOT NULL ORDER BY t.date, s.transcript, s.speaker
+                """
+            ).df()
+        return _dated_weeks(frame.astype({"utterances": "int64", "words": "int64"}))
+
+    def word_trends(self) -> pd.DataFrame:
+        """Week by week, how often each of the corpus's :data:`TREND_WORDS` commonest words was said: count,
+        meetings that used it, and per 1,000 counted words of that week's meetings."""
+        with self.connection() as db:
+            words = [word for (word,) in db.execute(
+                f"SELECT word FROM vocabulary ORDER BY count DESC, word LIMIT {TREND_WORDS}").fetchall()]  # fmt: skip
+            return _weekly(db, {word: [word] for word in words})
+
+    def word_trend(self, word: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """One word's frequency per week (every week with dated meetings, 0 where it was not said), and per dated
+        meeting that said it, newest first (count, words counted, per 1,000 words).
+
+        Accents and case are ignored, as in search: "integracao" counts "integração" and "integracao". The forms
+        are looked up in the vocabulary first, so the word counts are filtered by exact words.
+        """
+        with self.connection() as db:
+            forms = [form for (form,) in db.execute(
+                "SELECT word FROM vocabulary WHERE strip_accents(word) = strip_accents($word)", {"word": word}
+            ).fetchall()]  # fmt: skip
+            weeks = _weekly(db, {word: forms})
+            meetings = db.execute(
+                """
+                SELECT t.transcript, t.date, CAST(date_trunc('week', t.date) AS DATE) AS week, sum(w.count) AS count,
+                       any_value(t.words) AS words,
+                       round(1000.0 * sum(w.count) / greatest(any_value(t.words), 1), 3) AS per_1000_words
+                FROM word_counts w JOIN transcripts t ON t.transcript = w.transcript
+                WHERE w.word IN (SELECT unnest($forms)) AND t.date IS NOT NULL
+                GROUP BY t.transcript, t.date ORDER BY t.date DESC, t.transcript
+                """,
+                {"forms": forms},
+            ).df()
+        return weeks, _dated_weeks(meetings.astype({"count": "int64", "words": "int64"}))
+
+    def coded_segments(self) -> pd.DataFrame:
+        """Every imported project's coded selections: code, transcript, speaker, coded text."""
+        return self.query("SELECT * FROM coded_segments ORDER BY project, transcript, start_position, code")
+
+    def code_counts(self) -> pd.DataFrame:
+        """Every imported project's selections and coded characters per code, transcript and speaker."""
+        return self.query("SELECT * FROM code_counts ORDER BY project, code, transcript, speaker")
+
+    def add_coding(self, name: str, segments: pd.DataFrame, counts: pd.DataFrame, replace: bool = False) -> Path:
+        """Keep an imported project's tables as ``coding/<name>/``; an earlier import of that name is kept
+        unless ``replace`` (then swapped whole, so readers see the old tables or the new ones)."""
+        from qualia_pipelines.core.qda_import import CODE_COUNTS, CODED_SEGMENTS
+
+        if not CODING_NAME.fullmatch(name):
+            raise QualiaError(f"name: {name!r} must be 1-80 letters, digits, '.', '_' or '-', starting alphanumeric")
+        folder = self.root / "coding" / name
+        if folder.exists() and not replace:
+            raise QualiaError(f"name: a project named {name!r} was already imported (replace it, or choose a name)")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=folder.parent))
+        _write_parquet(staging / "coded_segments.parquet", segments, CODED_SEGMENTS)
+        _write_parquet(staging / "code_counts.parquet", counts, CODE_COUNTS)
+        old = folder.with_name(f".{name}.replaced")
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(staging, folder)
+        shutil.rmtree(old, ignore_errors=True)
+        return folder
+
+    @staticmethod
+    def _coding_schemas() -> dict[str, pa.Schema]:
+        from qualia_pipelines.core.qda_import import CODE_COUNTS, CODED_SEGMENTS
+
+        return {"coded_segments": CODED_SEGMENTS, "code_counts": CODE_COUNTS}
+
     def _table(self, name: str, state: StoreState, columns: list[str] | None = None) -> pd.DataFrame:
         schema = {"transcripts": TRANSCRIPTS, "speakers": SPEAKERS, "vocabulary": VOCABULARY}[name]
         path = self._path(name, state.generation)
         if state.generation == 0 or not path.exists():
             return schema.empty_table().to_pandas()[columns or schema.names]
         table = pq.read_table(path, columns=columns)
+        for missing in (f for f in schema if columns is None and f.name not in table.column_names):  # older layout
+            table = table.append_column(missing, pa.nulls(len(table), missing.type))
+        table = table.select(columns or schema.names)
         return table.cast(pa.schema([schema.field(name) for name in table.column_names])).to_pandas()
 
     def _select(self, name: str, state: StoreState, schema: pa.Schema) -> str:
+        """The table's rows with the layout's columns (a column an older layout lacks reads as nulls)."""
         path = self._path(name, state.generation)
-        return f"SELECT * FROM read_parquet('{path}')" if state.generation else _empty_select(schema)
+        if not state.generation:
+            return _empty_select(schema)
+        present = set(pq.read_schema(path).names)
+        columns = [f'"{f.name}"' if f.name in present else _null_column(f) for f in schema]
+        return f"SELECT {', '.join(columns)} FROM read_parquet('{path}')"
 
     def _word_totals(self, state: StoreState, transcripts: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
         """Each word's count and transcripts over the live rows of ``keys``: what leaves the vocabulary."""
@@ -305,6 +425,51 @@ class CorpusStore:
 
     def _batch_path(self, batch: int) -> Path:
         return self.root / "word_counts" / f"batch-{batch}.parquet"
+
+
+def counted_form(word: str) -> str:
+    """``word`` as the word counts hold it (curly quotes folded, lower case); an error unless it is one word."""
+    from qualia_pipelines.core.text import WORD_PATTERN, normalise_quotes
+
+    folded = normalise_quotes(word.strip()).lower()
+    if len(folded) > 100 or not WORD_PATTERN.fullmatch(folded):
+        raise QualiaError(f"word: {word[:100]!r} is not one word (letters, with inner ' or -)")
+    return folded
+
+
+def _weekly(db: Any, series: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """Per week and word of ``series`` (a word and the forms counted as it): count, meetings that used it, and
+    per 1,000 counted words that week (every week with dated meetings is listed, a word unused that week with 0)."""
+    pairs = [(word, form) for word, forms in series.items() for form in forms]
+    frame = db.execute(
+        """
+        WITH weeks AS (
+            SELECT CAST(date_trunc('week', date) AS DATE) AS week, count(*) AS meetings, sum(words) AS words
+            FROM transcripts WHERE date IS NOT NULL AND counted GROUP BY 1
+        ), forms AS (
+            SELECT unnest($labels) AS word, unnest($forms) AS form
+        ), used AS (
+            SELECT CAST(date_trunc('week', t.date) AS DATE) AS week, f.word, sum(w.count) AS count,
+                   count(DISTINCT w.transcript) AS meetings_using
+            FROM word_counts w JOIN forms f ON f.form = w.word JOIN transcripts t ON t.transcript = w.transcript
+            WHERE w.word IN (SELECT form FROM forms) AND t.date IS NOT NULL GROUP BY 1, 2
+        )
+        SELECT k.week, x.word, coalesce(u.count, 0) AS count, coalesce(u.meetings_using, 0) AS meetings_using,
+               k.meetings, k.words, round(1000.0 * coalesce(u.count, 0) / greatest(k.words, 1), 3) AS per_1000_words
+        FROM weeks k CROSS JOIN (SELECT unnest($words) AS word) x
+        LEFT JOIN used u ON u.week = k.week AND u.word = x.word
+        ORDER BY k.week, x.word
+        """,
+        {"labels": [p[0] for p in pairs], "forms": [p[1] for p in pairs], "words": list(series)},
+    ).df()
+    return _dated_weeks(
+        frame.astype({"count": "int64", "meetings_using": "int64", "meetings": "int64", "words": "int64"})
+    )
+
+
+def _dated_weeks(frame: pd.DataFrame) -> pd.DataFrame:
+    """Weeks as dates (their Monday), not midnight timestamps: what a table of weeks shows and stores."""
+    return frame.assign(week=pd.to_datetime(frame["week"]).dt.date)
 
 
 def _indexed_vocabulary(frame: pd.DataFrame) -> pd.DataFrame:
@@ -352,11 +517,12 @@ def _transcript_rows(facts: Iterable[TranscriptFacts], batch: int | None) -> pd.
 
 
 def _speaker_rows(facts: Iterable[TranscriptFacts]) -> pd.DataFrame:
-    rows = [
-        {name: row.get(name) for name in SPEAKERS.names if name != "transcript"} | {"transcript": f.key}
-        for f in facts
-        for row in f.speakers or ()
-    ]
+    rows = []
+    for f in facts:
+        moods = {row["speaker"]: row["polarity"] for row in (f.sentiment or {}).get("by_speaker") or ()}
+        for row in f.speakers or ():
+            known = {name: row.get(name) for name in SPEAKERS.names if name not in ("transcript", "polarity")}
+            rows.append(known | {"transcript": f.key, "polarity": moods.get(row["speaker"])})
     return pa.Table.from_pylist(rows, schema=SPEAKERS).to_pandas()
 
 
@@ -379,6 +545,9 @@ def _write_parquet(path: Path, frame: pd.DataFrame, schema: pa.Schema) -> None:
 
 def _empty_select(schema: pa.Schema) -> str:
     """A query of no rows with the table's columns: the store before its first refresh."""
+    return f"(SELECT {', '.join(map(_null_column, schema))} WHERE false)"
+
+
+def _null_column(column: pa.Field) -> str:
     types = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN"}
-    columns = [f"NULL::{types.get(f.type, 'TIMESTAMPTZ')} AS {f.name}" for f in schema]
-    return f"(SELECT {', '.join(columns)} WHERE false)"
+    return f'NULL::{types.get(column.type, "TIMESTAMPTZ")} AS "{column.name}"'

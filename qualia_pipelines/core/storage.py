@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,9 @@ _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 def to_jsonable(value: Any) -> Any:
     """Plugin values as JSON-safe data (tuples to lists, dataclasses to dicts, bytes summarised)."""
     if type(value) in _JSON_SCALARS:  # most values (a word table's counts): one check, not six
-        return value
+        return None if value != value else value  # NaN (a table's missing value) is not JSON: null
+    if isinstance(value, date):  # dates and timestamps of tables (datetime and pandas' Timestamp included)
+        return value.isoformat()
     if isinstance(value, Rendering):
         return {"media_type": value.media_type, "extension": value.extension, "bytes": len(value.content)}
     if hasattr(value, "to_dict"):

@@ -23,8 +23,12 @@ from qualia_pipelines.orchestration.resources import QualiaResource, stored_outp
 CORPUS_GROUP = "corpus"
 STORE_ASSET = "corpus_store"
 SEARCH_ASSET = "search_index"
-CORPUS_ASSETS = (STORE_ASSET, SEARCH_ASSET, *TABLE_ASSETS.values())
+PAGE_ASSET = "corpus_page"
+CORPUS_ASSETS = (STORE_ASSET, SEARCH_ASSET, *TABLE_ASSETS.values(), PAGE_ASSET)
 REPORT_ASSET = "report"
+EXPORT_GROUP = "exports"
+"""Assets materialized on demand only (from the UI or a job of one's own): no sensor or schedule runs them."""
+QDA_ASSET = "qda_project"
 STORE_INPUTS = ("word_frequency", "sentiment_analyzer", "teams_cleaner")
 _TABLE_KINDS = {"duckdb", "parquet"}
 
@@ -43,7 +47,8 @@ def corpus_store(context: dg.AssetExecutionContext, qualia: QualiaResource) -> d
     from qualia_pipelines.core.corpus import CorpusStore
 
     store = CorpusStore(store_folder(qualia))
-    changed, cursor = changed_since(context.instance, store.state.cursor, STORE_INPUTS)
+    since = None if store.outdated else store.state.cursor  # an older layout: every transcript taken in again
+    changed, cursor = changed_since(context.instance, since, STORE_INPUTS)
     removed = store.keys() - set(context.instance.get_dynamic_partitions(TRANSCRIPTS.name))
     store.apply([transcript_facts(qualia, key) for key in sorted(changed - removed)], removed, cursor)
     return dg.MaterializeResult(
@@ -226,6 +231,87 @@ def speaker_participation(qualia: QualiaResource) -> Iterator[Any]:
         table, metadata={"speakers": len(table), "table": dg.MetadataValue.md(table.head(20).to_markdown(index=False))}
     )
     yield corpus_check_result("speaker_participation", table, None)
+
+
+@corpus_table("Per speaker and dated meeting: week, share of words, turns, words, talk time and mean sentiment.")
+def speaker_trends(qualia: QualiaResource) -> Iterator[Any]:
+    table = _store(qualia).speaker_trends()
+    yield dg.Output(
+        table,
+        metadata={"rows": len(table), "speakers": table["speaker"].nunique(), "weeks": table["week"].nunique()},
+    )
+    yield corpus_check_result("speaker_trends", table, None, nullable=("talk_time_s", "polarity"))
+
+
+@corpus_table("Week by week, how often the corpus's 20 commonest words were said (count, meetings, per 1,000 words).")
+def word_trends(qualia: QualiaResource) -> Iterator[Any]:
+    table = _store(qualia).word_trends()
+    yield dg.Output(table, metadata={"rows": len(table), "words": table["word"].nunique()})
+    yield corpus_check_result("word_trends", table, None)
+
+
+@dg.asset(
+    name=PAGE_ASSET,
+    group_name=CORPUS_GROUP,
+    deps=["speaker_trends", "word_trends", "sentiment_over_time"],
+    kinds={"html"},
+    code_version=__version__,
+    description="One offline HTML page of the corpus over time (outputs/corpus_page/index.html, charts on the "
+    "plotly.min.js beside it): meetings and sentiment per week, each leading speaker's share of words, turns and "
+    "mood, and the commonest words per 1,000 words.",
+)
+def corpus_page(qualia: QualiaResource) -> dg.MaterializeResult:
+    import pandas as pd
+
+    from qualia_pipelines.core.corpus_page import corpus_page_html
+    from qualia_pipelines.core.storage import write_rendering
+
+    outputs = Path(qualia.outputs)
+    tables = (pd.read_parquet(outputs / name / "all.parquet") for name in deps_of(corpus_page))
+    page = write_rendering(corpus_page_file(outputs), corpus_page_html(*tables, __version__))
+    return dg.MaterializeResult(
+        metadata={"bytes": page.stat().st_size, "page": dg.MetadataValue.path(str(page.resolve()))}
+    )
+
+
+def deps_of(asset: dg.AssetsDefinition) -> list[str]:
+    """The names of the assets ``asset`` reads, in the order its definition gives them."""
+    return [dep.asset_key.to_user_string() for spec in asset.specs for dep in spec.deps]
+
+
+def corpus_page_file(outputs: Path) -> Path:
+    return outputs / PAGE_ASSET / "index.html"
+
+
+@dg.asset(
+    name=QDA_ASSET,
+    group_name=EXPORT_GROUP,
+    deps=[STORE_ASSET, "distinctive_words"],
+    kinds={"zip"},
+    code_version=__version__,
+    description="The whole corpus as a REFI-QDA project (outputs/qda_project/qualia.qdpx) for NVivo, ATLAS.ti, "
+    "MAXQDA and QualCoder: a text source per transcript, speakers as cases, sentiment and distinctive words as "
+    "coded selections, provenance notes. On demand: materialize it when you want a fresh project.",
+)
+def qda_project(qualia: QualiaResource) -> dg.MaterializeResult:
+    from qualia_pipelines.core.qda import export_keys, export_transcripts, write_project
+
+    outputs = Path(qualia.outputs)
+    keys = export_keys(_store(qualia)) if (store_folder(qualia) / "state.json").exists() else []
+    summary = write_project(export_transcripts(outputs, keys), qda_file(outputs), "Qualia corpus", __version__)
+    return dg.MaterializeResult(
+        metadata={
+            "sources": summary.sources,
+            "selections": summary.selections,
+            "codes": len(summary.codes),
+            "bytes": summary.path.stat().st_size,
+            "project": dg.MetadataValue.path(str(summary.path.resolve())),
+        }
+    )
+
+
+def qda_file(outputs: Path) -> Path:
+    return outputs / QDA_ASSET / "qualia.qdpx"
 
 
 @dg.asset(

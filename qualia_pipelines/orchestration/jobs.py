@@ -20,7 +20,7 @@ PROCESS_JOB_NAME = "process_transcripts"
 
 process_transcripts = dg.define_asset_job(
     PROCESS_JOB_NAME,
-    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("corpus"),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("corpus", "exports"),
     executor_def=dg.in_process_executor,
     description="Parse transcripts and run every plugin on them. Steps run in one process: a run handles a range "
     "of transcripts, and runs, not steps, are what run in parallel.",
