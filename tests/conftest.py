@@ -45,26 +45,30 @@ plugin = Plugin("always_fails", "analyzer", "1", "Always fails.", ("cleaned_docu
 """
 
 
+ISOLATED_VARIABLES = (
+    "QUALIA_CONFIG",
+    "QUALIA_DATA_DIR",
+    "QUALIA_INBOX",
+    "QUALIA_OUTPUTS",
+    "QUALIA_CACHE_DIR",
+    "QUALIA_PLUGIN_PATH",
+    "QUALIA_MAX_FILE_MB",
+    "DAGSTER_HOME",
+    "DAGSTER_EVENT_BATCH_SIZE",
+    "QUALIA_API_KEYS",
+    "QUALIA_RATE_LIMIT_PER_MINUTE",
+    "QUALIA_CORS_ORIGINS",
+    "QUALIA_WEBHOOK_SECRET_GENERIC",
+    "SENTRY_DSN",
+)
+"""Settings a developer's shell may hold that no test may read."""
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's qualia.yaml or writes to their cache."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    for variable in (
-        "QUALIA_CONFIG",
-        "QUALIA_DATA_DIR",
-        "QUALIA_INBOX",
-        "QUALIA_OUTPUTS",
-        "QUALIA_CACHE_DIR",
-        "QUALIA_PLUGIN_PATH",
-        "QUALIA_MAX_FILE_MB",
-        "DAGSTER_HOME",
-        "DAGSTER_EVENT_BATCH_SIZE",
-        "QUALIA_API_KEYS",
-        "QUALIA_RATE_LIMIT_PER_MINUTE",
-        "QUALIA_CORS_ORIGINS",
-        "QUALIA_WEBHOOK_SECRET_GENERIC",
-        "SENTRY_DSN",
-    ):
+    for variable in ISOLATED_VARIABLES:
         monkeypatch.delenv(variable, raising=False)
     # create_app() analyses in this process unless a test asks for engine processes (qualia serve always does)
     monkeypatch.setenv("QUALIA_API_ENGINES", "0")
@@ -94,6 +98,32 @@ def no_dagster_context_left_open() -> Iterator[None]:
     yield
     gc.collect()
     assert DefsStateStorage.get() is None, "a Dagster instance or sensor/schedule context was left open"
+
+
+@pytest.fixture(scope="session")
+def processed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A data folder whose samples `qualia run` processed (through Dagster, on the instance beside it) and whose
+    corpus it refreshed: shared by the tests that only read a processed corpus."""
+    from typer.testing import CliRunner
+
+    from qualia_pipelines.cli import app
+
+    root = tmp_path_factory.mktemp("processed")
+    data = root / "data"
+    (data / "inbox").mkdir(parents=True)
+    for path in SAMPLES.values():
+        shutil.copy(path, data / "inbox" / path.name)
+    (root / "dagster_home").mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in ISOLATED_VARIABLES:
+            patch.delenv(variable, raising=False)
+        patch.chdir(root)
+        patch.setenv("QUALIA_DATA_DIR", str(data))
+        patch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+        patch.setenv("XDG_CACHE_HOME", str(root / "xdg-cache"))
+        result = CliRunner().invoke(app, ["run"])
+        assert result.exit_code == 0, result.output
+    yield data
 
 
 def digest(path: Path) -> str:

@@ -6,9 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import shutil
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -29,23 +27,6 @@ from tests.conftest import SAMPLES
 SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "standards" / "refi-qda" / "Project-mrt2019.xsd"
 Q = f"{{{NAMESPACE}}}"
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def processed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A data folder whose samples `qualia run` processed (through Dagster) and whose corpus it refreshed."""
-    root = tmp_path_factory.mktemp("qda")
-    data = root / "data"
-    (data / "inbox").mkdir(parents=True)
-    for path in SAMPLES.values():
-        shutil.copy(path, data / "inbox" / path.name)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("QUALIA_DATA_DIR", str(data))
-        patch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
-        (root / "dagster_home").mkdir()
-        result = runner.invoke(app, ["run"])
-        assert result.exit_code == 0, result.output
-    yield data
 
 
 @pytest.fixture
