@@ -1,6 +1,7 @@
 """Scale benchmark: what an inbox of N transcripts costs the sensor and the corpus reads, at several N.
 
-Run: `.venv/bin/python bench/scale.py [--sizes 1000 10000] [--big]` (`--big` adds N = 100,000). For each N it
+Run: `.venv/bin/python bench/scale.py [--sizes 1000 10000] [--big] [--only search]` (`--big` adds N = 100,000;
+`--only store` or `--only search` measures just the corpus store or the search index). For each N it
 builds, in a temporary folder, an inbox of N small transcripts that a real Dagster instance (SQLite) already
 knows as processed (partitions and `inbox_file` observations registered through Dagster's API, as the sensor
 leaves them), then measures on the real code:
@@ -320,7 +321,9 @@ def outputs_per_meeting() -> tuple[float, float]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def measure(count: int) -> dict[str, float]:
+def measure(count: int, only: str | None) -> dict[str, float]:
+    if only:
+        return {"store": store_figures, "search": search_figures}[only](count)
     work = Path(tempfile.mkdtemp(prefix=f"qualia-scale-{count}-"))
     try:
         inbox = work / "inbox"
@@ -341,6 +344,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="inbox sizes (default 1000 10000)")
     parser.add_argument("--big", action="store_true", help="add N = 100,000 (about 15 minutes on 2 cores)")
+    parser.add_argument("--only", choices=["store", "search"], help="measure only the corpus store or the search")
     parser.add_argument("--store-case", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.store_case:
@@ -350,7 +354,7 @@ def main() -> None:
     results = {}
     for count in sizes:
         started = time.perf_counter()
-        results[count] = measure(count)
+        results[count] = measure(count, args.only)
         print(f"N = {count:,}: measured in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     names = list(results[sizes[0]])
     print(f"{'figure':<44}" + "".join(f"{f'N={count:,}':>14}" for count in sizes) + f"{'growth':>9}")
@@ -359,6 +363,8 @@ def main() -> None:
         growth = math.log(max(values[-1], 1e-9) / max(values[0], 1e-9)) / math.log(sizes[-1] / sizes[0])
         shown = "".join(f"{value:>14,.0f}" if value >= 100 else f"{value:>14.3f}" for value in values)
         print(f"{name:<44}{shown}{growth:>9.2f}")
+    if args.only:
+        return
     per_meeting, shared = outputs_per_meeting()
     print(
         f"outputs per one-hour meeting: {per_meeting / 1000:.0f} KB (target <= 600 KB); once per outputs folder: "

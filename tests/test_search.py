@@ -3,6 +3,7 @@ only its own rows."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,18 @@ def test_filters_and_pages(index: SearchIndex) -> None:
     assert len(pages[0]) == 2 and len(pages[1]) == 1 and pages[2] == [] and not set(pages[0]) & set(pages[1])
 
 
+def test_an_index_of_the_older_layout_is_marked_for_rebuilding(tmp_path: Path) -> None:
+    index = SearchIndex(tmp_path / "search.sqlite")
+    assert not index.outdated  # none yet
+    index.apply([WEEKLY])
+    assert not index.outdated
+    with sqlite3.connect(index.path) as db:
+        db.execute("DELETE FROM state WHERE name = 'layout'")  # as the first layout left it
+    assert index.outdated
+    index.reset()
+    assert not index.path.exists() and not index.outdated and index.cursor is None
+
+
 def test_a_changed_or_removed_transcript_leaves_nothing_behind(index: SearchIndex) -> None:
     changed = Meeting("weekly", "Weekly Sync (ACME).vtt", None, "pt", [("Ana Souza", 1.0, "Só a pauta nova.")])
     index.apply([changed], removed=["review"])
@@ -86,7 +99,12 @@ def test_a_search_too_broad_to_rank_in_time_answers_newest_first(
 ) -> None:
     said = [("Ana Souza", float(n), f"A integração número {n}") for n in range(3000)]
     index.apply([Meeting("bulk", "bulk.txt", None, "pt", said)])
-    monkeypatch.setattr("qualia_pipelines.core.search.RANKING_SECONDS", 0.0)
+    monkeypatch.setattr("qualia_pipelines.core.search.RANKED_MATCHES", 100)  # too many to rank: not even tried
+    counted = index.search("integra*", limit=2)
+    assert counted.order == "newest" and texts(counted.matches) == [said[-1][2], said[-2][2]]
+    assert {match["score"] for match in counted.matches} == {None}  # no BM25: it would score every match
+    monkeypatch.undo()
+    monkeypatch.setattr("qualia_pipelines.core.search.RANKING_SECONDS", 0.0)  # few enough, but out of time
     result = index.search("integra*", limit=2)
     assert result.order == "newest" and texts(result.matches) == [said[-1][2], said[-2][2]]
     assert index.search("integra*", limit=2, order="newest").matches == result.matches  # what a next page asks

@@ -40,7 +40,7 @@ class SearchMatch(BaseModel):
     language: str | None
     text: str = Field(..., description="The whole utterance.")
     context: str = Field(..., description="Keyword in context: the words around each match, matches in [brackets].")
-    score: float = Field(..., description="BM25 relevance: higher is better.")
+    score: float | None = Field(..., description="BM25 relevance, higher is better (null when newest first).")
 
 
 class SearchPage(BaseModel):

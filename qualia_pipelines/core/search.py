@@ -26,12 +26,20 @@ MAX_QUERY_CHARS = 200
 MAX_PAGE = 100
 RANKING_SECONDS = 0.2
 """How long a search may spend ranking its matches by relevance before it answers newest first instead."""
+RANKED_MATCHES = 150_000
+"""Past this many matches a search is answered newest first without trying to rank them: BM25 scores about a
+million matches a second on one core, so more than this cannot be ranked within :data:`RANKING_SECONDS`."""
+COUNTING_SECONDS = 0.05
+"""How long counting a query's matches (up to :data:`RANKED_MATCHES`) may take; a query whose count takes longer
+(a phrase of two common words in a large corpus) is too broad to rank anyway."""
+LAYOUT = 2
+"""The index's layout (2: prefix indexes); an index of another is rebuilt by the next refresh."""
 MAX_SECONDS = 2.0
 """How long any search may take: past it, SQLite stops it and the caller gets a clear error, not a held worker."""
 _SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS utterances USING fts5(
     text, speaker UNINDEXED, transcript UNINDEXED, start UNINDEXED,
-    tokenize = 'unicode61 remove_diacritics 2'
+    tokenize = 'unicode61 remove_diacritics 2', prefix = '3 4'
 );
 CREATE TABLE IF NOT EXISTS meetings (
     transcript TEXT PRIMARY KEY, source TEXT, date TEXT, language TEXT, first_row INTEGER, last_row INTEGER
@@ -85,6 +93,20 @@ class SearchIndex:
             yield connection
 
     @property
+    def outdated(self) -> bool:
+        """Written in an older layout (without prefix indexes): the next refresh builds it again."""
+        if not self.path.exists():
+            return False
+        with self._connection() as db:
+            layout = db.execute("SELECT value FROM state WHERE name = 'layout'").fetchone()
+            return (layout[0] if layout else 1) < LAYOUT and db.execute("SELECT 1 FROM meetings").fetchone() is not None
+
+    def reset(self) -> None:
+        """Remove the index (its next refresh takes every transcript in); searches underway finish on the old."""
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+    @property
     def cursor(self) -> int | None:
         """The event-log storage id up to which changes were taken in."""
         with self._connection() as db:
@@ -111,6 +133,7 @@ class SearchIndex:
                 self._remove(db, key)
             if cursor is not None:
                 db.execute("INSERT OR REPLACE INTO state VALUES ('cursor', ?)", (cursor,))
+            db.execute("INSERT OR REPLACE INTO state VALUES ('layout', ?)", (LAYOUT,))
 
     @staticmethod
     def _remove(db: sqlite3.Connection, key: str) -> None:
@@ -138,32 +161,46 @@ class SearchIndex:
             raise SearchQueryError(f"q: a search needs 1 to {MAX_QUERY_CHARS} characters")
         conditions, values = _filter_clauses(filters)
         arguments = (query, *values, min(limit, MAX_PAGE), offset)
-        if order == "relevance":
-            rows = self._rows(_search_sql(conditions, "bm25(utterances), u.rowid"), arguments, query, RANKING_SECONDS)
-            if rows is not None:
-                return SearchResult(_matches(rows), "relevance")
-        rows = self._rows(_search_sql(conditions, "u.rowid DESC"), arguments, query, MAX_SECONDS)
+        with closing(sqlite3.connect(self.path, timeout=30)) as db:  # reads only: no schema, no pragma
+            if order == "relevance" and _rankable(db, query):
+                ranked = _search_sql(conditions, "bm25(utterances)", "score, u.rowid")
+                rows = _rows(db, ranked, arguments, query, RANKING_SECONDS)
+                if rows is not None:
+                    return SearchResult(_matches(rows), "relevance")
+            # no score: BM25 needs each phrase's count over the whole index, whatever the order
+            newest = _search_sql(conditions, "NULL", "u.rowid DESC")
+            rows = _rows(db, newest, arguments, query, MAX_SECONDS)
         if rows is None:
             raise SearchQueryError(f"q: {query!r} with these filters takes too long to answer; narrow it down")
         return SearchResult(_matches(rows), "newest")
 
-    def _rows(self, sql: str, arguments: tuple[Any, ...], query: str, seconds: float) -> list[tuple] | None:
-        """The query's rows, or None when it runs out of ``seconds`` (SQLite stops it)."""
-        deadline = time.monotonic() + seconds
-        try:
-            with self._connection() as db:
-                db.set_progress_handler(lambda: time.monotonic() > deadline, 1_000)
-                return db.execute(sql, arguments).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "interrupted" in str(exc):
-                return None
-            raise SearchQueryError(f"q: {query!r} is not a search the index can read ({exc})") from None
+
+def _rankable(db: sqlite3.Connection, query: str) -> bool:
+    """Whether the query has few enough matches to rank: counted up to :data:`RANKED_MATCHES`, in at most
+    :data:`COUNTING_SECONDS` (a quarter of what trying to rank too many would waste before giving up)."""
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM utterances WHERE utterances MATCH ? LIMIT {RANKED_MATCHES + 1})"
+    counted = _rows(db, sql, (query,), query, COUNTING_SECONDS)
+    return counted is not None and counted[0][0] <= RANKED_MATCHES
 
 
-def _search_sql(conditions: list[str], order_by: str) -> str:
+def _rows(db: sqlite3.Connection, sql: str, arguments: tuple[Any, ...], query: str, seconds: float) -> list | None:
+    """The query's rows, or None when it runs out of ``seconds`` (SQLite stops it)."""
+    deadline = time.monotonic() + seconds
+    db.set_progress_handler(lambda: time.monotonic() > deadline, 1_000)
+    try:
+        return db.execute(sql, arguments).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "interrupted" in str(exc):
+            return None
+        raise SearchQueryError(f"q: {query!r} is not a search the index can read ({exc})") from None
+    finally:
+        db.set_progress_handler(None, 0)
+
+
+def _search_sql(conditions: list[str], score: str, order_by: str) -> str:
     return (
         "SELECT u.transcript, m.source, u.speaker, u.start, m.date, m.language, u.text, "
-        "snippet(utterances, 0, '[', ']', '…', 16), bm25(utterances) "
+        f"snippet(utterances, 0, '[', ']', '…', 16), {score} AS score "
         "FROM utterances u JOIN meetings m ON m.transcript = u.transcript "
         f"WHERE utterances MATCH ? {''.join(' AND ' + c for c in conditions)} "
         f"ORDER BY {order_by} LIMIT ? OFFSET ?"
@@ -172,7 +209,7 @@ def _search_sql(conditions: list[str], order_by: str) -> str:
 
 def _matches(rows: list[tuple]) -> list[dict[str, Any]]:
     names = ("transcript", "file", "speaker", "start", "date", "language", "text", "context", "score")
-    return [dict(zip(names, (*row[:8], round(-row[8], 4)), strict=True)) for row in rows]
+    return [dict(zip(names, (*row[:8], None if row[8] is None else round(-row[8], 4)), strict=True)) for row in rows]
 
 
 def _filter_clauses(filters: SearchFilters) -> tuple[list[str], list[Any]]:

@@ -84,6 +84,8 @@ def search_index(context: dg.AssetExecutionContext, qualia: QualiaResource) -> d
     from qualia_pipelines.core.search import SearchIndex
 
     index = SearchIndex(search_file(Path(qualia.outputs)))
+    if index.outdated:  # an older layout: built again from every transcript's record
+        index.reset()
     changed, cursor = changed_since(context.instance, index.cursor, ("teams_cleaner",))
     removed = index.keys() - set(context.instance.get_dynamic_partitions(TRANSCRIPTS.name))
     meetings = [meeting for key in sorted(changed - removed) if (meeting := searchable_meeting(qualia, key))]
