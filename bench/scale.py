@@ -1,7 +1,7 @@
 """Scale benchmark: what an inbox of N transcripts costs the sensor and the corpus reads, at several N.
 
 Run: `.venv/bin/python bench/scale.py [--sizes 1000 10000] [--big] [--only search]` (`--big` adds N = 100,000;
-`--only store` or `--only search` measures just the corpus store or the search index). For each N it
+`--only store|backup|search` measures just the corpus store, the backup or the search index). For each N it
 builds, in a temporary folder, an inbox of N small transcripts that a real Dagster instance (SQLite) already
 knows as processed (partitions and `inbox_file` observations registered through Dagster's API, as the sensor
 leaves them), then measures on the real code:
@@ -19,6 +19,9 @@ leaves them), then measures on the real code:
   with 1,200 distinct words, Zipf-like counts, 4 speakers and a sentiment; the store is written directly in
   its documented layout, by DuckDB): taking the drop in, then computing the four corpus tables and writing
   them as Parquet, in a child process whose peak RSS is reported (targets at 100,000: <= 30 s, <= 1.5 GB);
+- the nightly backup (a restic snapshot) after a drop of 100 meetings into outputs of N meetings (8 files of
+  8 KB each, incompressible; the first snapshot is setup): seconds and bytes added, against the bytes the drop
+  wrote (target at 100,000: <= 60 s, <= about 3x the new data);
 - search over a full-text index of N one-hour meetings (600 utterances of 12 words each, drawn from the
   samples' vocabulary): the index update for a drop of 100 meetings, and the p95 of 40 queries (words,
   phrases, prefixes, with and without filters) (targets at 100,000: <= 30 s and <= 300 ms);
@@ -199,6 +202,40 @@ def store_case(count: int) -> dict[str, float]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def backup_figures(count: int) -> dict[str, float]:
+    """The backup after a drop of 100 meetings into outputs of ``count``: seconds, bytes added, drop bytes."""
+    from qualia_pipelines.core.backup import create_backup
+
+    folder = Path(tempfile.mkdtemp(prefix=f"qualia-backup-{count}-"))
+    try:
+        outputs = folder / "outputs"
+        write_meeting_outputs(outputs, range(count))
+        build_s, _ = timed(lambda: create_backup({"outputs": outputs}, folder / "backups"))
+        before = folder_bytes(folder / "backups")
+        dropped = write_meeting_outputs(outputs, range(count, count + DROP))
+        backup_s, _ = timed(lambda: create_backup({"outputs": outputs}, folder / "backups"))
+        growth = (folder_bytes(folder / "backups") - before) / dropped
+        return {"first backup s (setup)": build_s, "backup after a drop of 100 s": backup_s,
+                "backup repository growth / drop bytes": growth}  # fmt: skip
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def write_meeting_outputs(outputs: Path, numbers: range) -> int:
+    """8 files of 8 KB (incompressible) per meeting, in 8 asset folders, as a processed meeting leaves them."""
+    written = 0
+    for number in numbers:
+        for asset in range(8):
+            path = outputs / f"asset_{asset}" / f"meeting_{number:06d}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            written += path.write_bytes(os.urandom(8192))
+    return written
+
+
 def search_figures(count: int) -> dict[str, float]:
     """The search index's update after a drop of 100, and its query p95, at ``count`` meetings."""
     import random
@@ -323,7 +360,7 @@ def outputs_per_meeting() -> tuple[float, float]:
 
 def measure(count: int, only: str | None) -> dict[str, float]:
     if only:
-        return {"store": store_figures, "search": search_figures}[only](count)
+        return {"store": store_figures, "backup": backup_figures, "search": search_figures}[only](count)
     work = Path(tempfile.mkdtemp(prefix=f"qualia-scale-{count}-"))
     try:
         inbox = work / "inbox"
@@ -334,6 +371,7 @@ def measure(count: int, only: str | None) -> dict[str, float]:
             figures.update(listing_figures(instance, inbox))
         figures.update(read_figures(work / "outputs", count))
         figures.update(store_figures(count))
+        figures.update(backup_figures(count))
         figures.update(search_figures(count))
         return figures
     finally:
@@ -344,7 +382,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="inbox sizes (default 1000 10000)")
     parser.add_argument("--big", action="store_true", help="add N = 100,000 (about 15 minutes on 2 cores)")
-    parser.add_argument("--only", choices=["store", "search"], help="measure only the corpus store or the search")
+    parser.add_argument("--only", choices=["store", "backup", "search"], help="measure only one part")
     parser.add_argument("--store-case", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.store_case:

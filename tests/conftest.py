@@ -64,6 +64,12 @@ ISOLATED_VARIABLES = (
 """Settings a developer's shell may hold that no test may read."""
 
 
+requires_restic = pytest.mark.skipif(
+    shutil.which("restic") is None, reason="restic is not installed (Debian package `restic`): backup tests skipped"
+)
+"""Backups are restic snapshots; `.ci/run` installs restic."""
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's qualia.yaml or writes to their cache."""

@@ -26,7 +26,7 @@ from qualia_pipelines.orchestration.runs import (
     refresh_corpus_now,
     runs_to_prune,
 )
-from tests.conftest import OPS, SAMPLES
+from tests.conftest import OPS, SAMPLES, requires_restic
 from tests.postgres import PostgresServer
 
 runner = CliRunner()
@@ -115,6 +115,7 @@ def test_the_pipeline_runs_on_a_postgres_instance(postgres_home: Path, data_dir:
 
 
 @pytest.mark.slow
+@requires_restic
 def test_backups_on_postgres_dump_and_restore_the_database(
     postgres_home: Path,
     postgres_server: PostgresServer,
@@ -132,15 +133,18 @@ def test_backups_on_postgres_dump_and_restore_the_database(
     )
     assert cli.exit_code == 0, cli.output
     [by_cli] = list_backups(tmp_path / "cli-backups")
-    assert verify_backup(by_cli.path)["postgres"]["database"] == os.environ["DAGSTER_PG_DB"]
-    [archive] = list_backups(data_dir / "backups")
-    manifest = verify_backup(archive.path)
-    assert manifest["postgres"]["dump"] in manifest["files"]
-    assert not any(name.endswith(".db") for name in manifest["files"]), "a Postgres instance has no SQLite files"
+    assert verify_backup(by_cli.name, tmp_path / "cli-backups")["postgres"]["database"] == os.environ["DAGSTER_PG_DB"]
+    [snapshot] = list_backups(data_dir / "backups")
+    manifest = verify_backup(snapshot.name, data_dir / "backups")
+    assert manifest["postgres"]["dump"] == "postgres/dagster.dump"
 
     empty = postgres_server.url(postgres_server.create_database("qualia_restored"))
     restored = tmp_path / "restored"
-    done = runner.invoke(app, ["backup", "restore", str(archive.path), str(restored), "--postgres-url", empty])
+    done = runner.invoke(
+        app,
+        ["backup", "restore", snapshot.name, str(restored), "--postgres-url", empty],
+        env={"QUALIA_DATA_DIR": str(data_dir)},
+    )
     assert done.exit_code == 0, done.output
     monkeypatch.setenv("DAGSTER_PG_DB", "qualia_restored")  # the restored dagster.yaml reads the same variables
     with dg.DagsterInstance.from_config(str(restored / "dagster_home")) as copy:
@@ -148,18 +152,22 @@ def test_backups_on_postgres_dump_and_restore_the_database(
         assert copy.get_materialized_partitions(dg.AssetKey("word_frequency")) == expected
         assert len(expected) == 2 and len(copy.get_runs()) == 3
     assert (restored / "outputs" / "word_frequency" / "retro_pt.txt.json").is_file()
+    assert (restored / "postgres" / "dagster.dump").is_file()
+    assert not list((restored / "dagster_home").rglob("*.db")), "a Postgres instance has no SQLite files"
 
     with pytest.raises(BackupError, match="failed"):
-        restore_backup(archive.path, tmp_path / "again", empty)  # the database is not empty any more
+        restore_backup(snapshot.name, tmp_path / "again", data_dir / "backups", empty)  # not empty any more
 
 
+@requires_restic
 def test_a_sqlite_backup_refuses_a_postgres_restore_target(tmp_path: Path) -> None:
     source = tmp_path / "outputs"
     source.mkdir()
     (source / "a.json").write_text("{}", encoding="utf-8")
-    archive = create_backup({"outputs": source}, tmp_path / "backups")
+    snapshot = create_backup({"outputs": source}, tmp_path / "backups")
     with pytest.raises(BackupError, match="no PostgreSQL dump"):
-        restore_backup(archive, tmp_path / "restored", "postgresql://u:p@127.0.0.1:1/db")
+        restore_backup(snapshot.name, tmp_path / "restored", tmp_path / "backups", "postgresql://u:p@127.0.0.1:1/db")
+    assert not (tmp_path / "restored").exists()
 
 
 def test_run_retention_prunes_old_runs_but_keeps_the_latest_state_and_every_output(

@@ -19,10 +19,13 @@ from typer.testing import CliRunner
 from qualia_pipelines.cli import app
 from qualia_pipelines.core.backup import (
     BackupError,
+    Repository,
     create_backup,
     list_backups,
-    prune_backups,
+    prune_archives,
+    restore_archive,
     restore_backup,
+    verify_archive,
     verify_backup,
 )
 from qualia_pipelines.core.settings import Settings
@@ -36,7 +39,7 @@ from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files
 from qualia_pipelines.orchestration.resources import QualiaIOManager, QualiaResource, registry_for
 from qualia_pipelines.orchestration.runs import planned_runs
 from qualia_pipelines.orchestration.schedules import processing_schedule
-from tests.conftest import SAMPLES, digest, schedule_tick
+from tests.conftest import SAMPLES, digest, requires_restic, schedule_tick
 
 runner = CliRunner()
 
@@ -71,6 +74,7 @@ def process(instance: dg.DagsterInstance, data: Path, key: str) -> None:
     assert dg.materialize(assets, partition_key=key, instance=instance, resources=resources).success
 
 
+@requires_restic
 def test_backup_round_trip_restores_the_same_materializations(project: dict[str, Path], tmp_path: Path) -> None:
     data = project["data"]
     with dg.DagsterInstance.get() as instance:
@@ -78,22 +82,53 @@ def test_backup_round_trip_restores_the_same_materializations(project: dict[str,
         expected = instance.get_materialized_partitions(dg.AssetKey("sentiment_analyzer"))
         result = backup_job.execute_in_process(instance=instance, resources={"qualia": qualia_resource(data)})
         assert result.success
-    [archive] = list_backups(data / "backups")
-    manifest = verify_backup(archive.path)
+    [snapshot] = list_backups(data / "backups")
+    assert snapshot.kind == "snapshot" and (data / "backups" / "restic" / "config").is_file()
+    manifest = verify_backup(snapshot.name, data / "backups")
     assert manifest["plugin_health"]["breakers"]["sentiment_analyzer"] == "closed"
-    assert "inbox/retro_pt.txt" in manifest["files"] and "dagster_home/history/runs.db" in manifest["files"]
-    assert "outputs/report/retro_pt.txt.html" in manifest["files"]
+    assert set(manifest["sources"]) == {"dagster_home", "outputs", "inbox"} and manifest["file_count"] > 10
 
     restored = tmp_path / "restored"
-    assert runner.invoke(app, ["backup", "restore", str(archive.path), str(restored)]).exit_code == 0
+    done = runner.invoke(app, ["backup", "restore", snapshot.name, str(restored)])
+    assert done.exit_code == 0, done.output
     with dg.DagsterInstance.from_config(str(restored / "dagster_home")) as copy:
         assert copy.get_materialized_partitions(dg.AssetKey("sentiment_analyzer")) == expected == {"retro_pt.txt"}
         assert copy.get_dynamic_partitions(TRANSCRIPTS.name) == ["retro_pt.txt"]
     assert (restored / "inbox" / "retro_pt.txt").read_bytes() == SAMPLES["txt_pt"].read_bytes()
-    again = runner.invoke(app, ["backup", "restore", str(archive.path), str(restored)])
+    assert (restored / "outputs" / "report" / "retro_pt.txt.html").is_file() and (restored / "manifest.json").is_file()
+    again = runner.invoke(app, ["backup", "restore", snapshot.name, str(restored)])
     assert again.exit_code == 1 and "restore needs an empty folder" in again.stderr
 
 
+@requires_restic
+def test_a_nights_backup_grows_with_the_change_and_old_snapshots_are_forgotten(tmp_path: Path) -> None:
+    outputs, backups = tmp_path / "outputs", tmp_path / "backups"
+    for number in range(40):  # a corpus of 40 records of 50 KB that do not compress
+        write_record(outputs / f"meeting_{number}.json", number)
+    first = create_backup({"outputs": outputs}, backups)
+    assert first.bytes > 40 * 50_000
+    for number in range(40, 42):  # a drop of two
+        write_record(outputs / f"meeting_{number}.json", number)
+    second = create_backup({"outputs": outputs}, backups)
+    assert second.bytes < 3 * 2 * 50_000  # what the drop added, not the corpus again
+    repository = Repository.of(backups)
+    old = tmp_path / "old"
+    write_record(old / "x.json", 99)
+    repository.run("backup", "--host", "qualia", "--tag", "qualia", "--time", "2026-01-01 00:00:00", str(old))
+    assert len(list_backups(backups)) == 3
+    create_backup({"outputs": outputs}, backups, retention_days=30)
+    kept = list_backups(backups)
+    assert len(kept) == 3 and min(info.created for info in kept).year == datetime.now(tz=UTC).year
+    assert all(info.created.month != 1 or info.created.day != 1 for info in kept)  # the January one is gone
+    assert verify_backup("latest", backups)["sources"] == {"outputs": str(outputs.resolve())}
+
+
+def write_record(path: Path, number: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(hashlib.shake_256(str(number).encode()).digest(50_000))
+
+
+@requires_restic
 def test_sqlite_is_copied_with_the_backup_api_while_it_is_being_written(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
@@ -103,22 +138,51 @@ def test_sqlite_is_copied_with_the_backup_api_while_it_is_being_written(tmp_path
     database.executemany("insert into t values (?)", [(n,) for n in range(1000)])
     database.commit()
     database.execute("insert into t values (-1)")  # uncommitted: must not appear in the snapshot
-    archive = create_backup({"dagster_home": home}, tmp_path / "backups")
+    snapshot = create_backup({"dagster_home": home}, tmp_path / "backups")
     database.rollback()
     database.close()
     restored = tmp_path / "out"
-    restore_backup(archive, restored)
+    restore_backup(snapshot.name, restored, tmp_path / "backups")
     copy = sqlite3.connect(restored / "dagster_home" / "live.db")
     assert copy.execute("select count(*), min(n) from t").fetchone() == (1000, 0)
     copy.close()
 
 
 def one_file_backup(tmp_path: Path) -> tuple[Path, Path]:
-    """An outputs folder holding ``a.json``, and a backup archive of it."""
+    """An outputs folder holding ``a.json``, and an archive of it as an earlier Qualia wrote them."""
     source = tmp_path / "outputs"
     source.mkdir()
     (source / "a.json").write_text('{"a": 1}')
-    return source, create_backup({"outputs": source}, tmp_path / "backups")
+    manifest = {"created": "2026-11-30T00:00:00+00:00", "files": {"outputs/a.json": entry(b'{"a": 1}')}}
+    folder = tmp_path / "backups"
+    folder.mkdir(exist_ok=True)
+    return source, archive_of(
+        folder / "qualia-backup-20261130T000000000000Z.tar.gz", manifest, {"outputs/a.json": b'{"a": 1}'}
+    )
+
+
+@requires_restic
+def test_archives_of_an_earlier_qualia_are_listed_verified_restored_and_pruned(tmp_path: Path) -> None:
+    source, archive = one_file_backup(tmp_path)
+    snapshot = create_backup({"outputs": source}, tmp_path / "backups", retention_days=3650)
+    listed = list_backups(tmp_path / "backups")
+    assert [(Path(info.name).name, info.kind) for info in listed] == [
+        (archive.name, "archive"),
+        (snapshot.name, "snapshot"),
+    ]
+    cli = runner.invoke(app, ["backup", "list", "--settings", str(settings_file(tmp_path))])
+    assert archive.name in cli.stderr and snapshot.name in cli.stderr
+    assert verify_backup(str(archive), tmp_path / "backups")["files"]["outputs/a.json"]["bytes"] == 8
+    restore_backup(str(archive), tmp_path / "from-archive", tmp_path / "backups")
+    assert json.loads((tmp_path / "from-archive" / "outputs" / "a.json").read_text()) == {"a": 1}
+    assert prune_archives(tmp_path / "backups", 30, now=datetime(2027, 1, 15, tzinfo=UTC).timestamp()) == [archive]
+    assert [info.kind for info in list_backups(tmp_path / "backups")] == ["snapshot"]
+
+
+def settings_file(tmp_path: Path) -> Path:
+    path = tmp_path / "qualia.yaml"
+    path.write_text(f"data_dir: {tmp_path}\n", encoding="utf-8")
+    return path
 
 
 def test_verify_names_tampered_and_missing_files(tmp_path: Path) -> None:
@@ -132,11 +196,13 @@ def test_verify_names_tampered_and_missing_files(tmp_path: Path) -> None:
             member.size = len(data)
             copy.addfile(member, io.BytesIO(data))
     with pytest.raises(BackupError, match=r"outputs/a.json: checksum mismatch"):
-        verify_backup(tampered)
+        verify_archive(tampered)
     cli = runner.invoke(app, ["backup", "verify", str(tampered)])
     assert cli.exit_code == 1 and "checksum mismatch" in cli.stderr
     with pytest.raises(BackupError, match="not a Qualia backup"):
-        verify_backup(source / "a.json")
+        verify_archive(source / "a.json")
+    unknown = runner.invoke(app, ["backup", "verify", "nonsense!"])
+    assert unknown.exit_code == 1 and "not a snapshot id" in unknown.stderr
 
 
 def test_restore_refuses_links_and_paths_leaving_the_target(tmp_path: Path) -> None:
@@ -150,7 +216,7 @@ def test_restore_refuses_links_and_paths_leaving_the_target(tmp_path: Path) -> N
         copy.addfile(link)
     target = tmp_path / "restored"
     with pytest.raises(BackupError, match="unsafe entry 'outputs/passwd'"):
-        restore_backup(hostile, target)
+        restore_archive(hostile, target)
     assert not (target / "outputs" / "passwd").exists()
 
 
@@ -192,7 +258,7 @@ def entry(data: bytes) -> dict[str, object]:
 def test_a_malformed_manifest_is_refused_naming_its_field(tmp_path: Path, manifest: object, named: str) -> None:
     archive = archive_of(tmp_path / "bad.tar.gz", manifest, {"a": b"x"})
     with pytest.raises(BackupError, match=r"manifest\.json is not valid: .*" + re.escape(named)):
-        verify_backup(archive)
+        verify_archive(archive)
     cli = runner.invoke(app, ["backup", "verify", str(archive)])
     assert cli.exit_code == 1 and "not valid" in cli.stderr and "Traceback" not in cli.output + cli.stderr
 
@@ -202,14 +268,14 @@ def test_verify_checks_sizes_and_streams_large_files(tmp_path: Path) -> None:
     archive = archive_of(
         tmp_path / "big.tar.gz", {"created": "2026-11-30T00:00:00+00:00", "files": {"big": entry(big)}}, {"big": big}
     )
-    assert verify_backup(archive)["files"]["big"]["bytes"] == len(big)
+    assert verify_archive(archive)["files"]["big"]["bytes"] == len(big)
     short = archive_of(
         tmp_path / "short.tar.gz",
         {"created": "2026-11-30T00:00:00+00:00", "files": {"a": {**entry(b"xy"), "bytes": 2}}},
         {"a": b"x"},
     )
     with pytest.raises(BackupError, match="a: 1 bytes, the manifest says 2"):
-        verify_backup(short)
+        verify_archive(short)
 
 
 def test_a_restore_that_fails_midway_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -219,33 +285,25 @@ def test_a_restore_that_fails_midway_leaves_nothing_behind(tmp_path: Path) -> No
     archive = archive_of(tmp_path / "clash.tar.gz", manifest, files)
     target = tmp_path / "restored"
     with pytest.raises((BackupError, OSError)):
-        restore_backup(archive, target)
+        restore_archive(archive, target)
     assert not target.exists() and not list(tmp_path.glob(".restored.restoring-*"))
     target.mkdir()
     with pytest.raises((BackupError, OSError)):
-        restore_backup(archive, target)
+        restore_archive(archive, target)
     assert target.is_dir() and not any(target.iterdir()) and not list(tmp_path.glob(".restored.restoring-*"))
     _, good = one_file_backup(tmp_path)
-    restore_backup(good, target)
+    restore_archive(good, target)
     assert json.loads((target / "outputs" / "a.json").read_text()) == {"a": 1}
 
 
-def test_retention_prunes_old_archives_but_keeps_the_newest(tmp_path: Path) -> None:
-    folder = tmp_path / "backups"
-    first = create_backup({"x": tmp_path / "none"}, folder)
-    second = create_backup({"x": tmp_path / "none"}, folder)
-    later = list_backups(folder)[-1].created.timestamp() + 31 * 86400
-    assert prune_backups(folder, 30, now=later) == [first]
-    assert [info.path for info in list_backups(folder)] == [second]
-
-
+@requires_restic
 def test_cli_backup_create_and_list_without_an_instance(project: dict[str, Path], monkeypatch) -> None:
     monkeypatch.delenv("DAGSTER_HOME")
     created = runner.invoke(app, ["backup", "create"])
     assert created.exit_code == 0, created.stderr
-    assert "outputs and inbox only" in created.stderr
+    assert "outputs and inbox only" in created.stderr and "bytes added" in created.stderr
     listed = runner.invoke(app, ["backup", "list"])
-    assert "qualia-backup-" in listed.stderr
+    assert "snapshot" in listed.stderr
 
 
 def test_processing_schedule_requests_missing_and_stale_partitions(project: dict[str, Path]) -> None:
@@ -405,3 +463,8 @@ def test_a_broken_file_fails_once_until_it_changes_or_a_retry_is_asked(project: 
             assert run.tags["dagster/code_location"] == "qualia" and run.remote_job_origin.location_name == "qualia"
             assert run.remote_job_origin.repository_origin.repository_name == "__repository__"
             assert run.job_code_origin.repository_origin.code_pointer.module == "qualia_pipelines.definitions"
+
+    shutil.rmtree(data / "outputs" / "search_index")  # as a restored backup leaves it: derived, not backed up
+    assert runner.invoke(app, ["run"]).exit_code == 1  # photo.vtt still fails; the corpus is refreshed
+    assert (data / "outputs" / "search_index" / "search.sqlite").is_file()
+    assert json.loads(runner.invoke(app, search).stdout)["matches"] == found

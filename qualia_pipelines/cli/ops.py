@@ -37,17 +37,27 @@ def _health(home: Path | None, current: Settings) -> tuple[dict[str, Any], str |
         return health_report(current, qualia, instance), postgres_url(instance)
 
 
+RepositoryOption = typer.Option(
+    None,
+    "--repository",
+    envvar="QUALIA_BACKUP_REPOSITORY",
+    help="restic repository (a folder, sftp:, s3:, rest: ...; default: <backups>/restic).",
+)
+
+
 @backup_app.command("create")
 @reports_errors
 def backup_create(
-    to: Path | None = typer.Option(None, "--to", help="Folder for the archive (default: the settings' backups)."),
+    to: Path | None = typer.Option(None, "--to", help="Backups folder (default: the settings' backups)."),
     dagster_home: Path | None = DagsterHomeOption,
-    retention_days: float | None = typer.Option(None, "--retention-days", min=0.0, help="Prune older archives."),
+    retention_days: float | None = typer.Option(None, "--retention-days", min=0.0, help="Forget older snapshots."),
+    repository: str | None = RepositoryOption,
     settings_file: Path | None = SettingsOption,
 ) -> None:
-    """Snapshot the Dagster storage (SQLite online backup or pg_dump), outputs and inbox into a checksummed archive."""
+    """Snapshot the Dagster storage (SQLite online backup or pg_dump), outputs and inbox into the restic repository."""
     from qualia_pipelines import __version__
     from qualia_pipelines.core.backup import create_backup
+    from qualia_pipelines.orchestration.jobs import backup_scope
 
     current = settings(settings_file)
     home = _dagster_home(dagster_home, current)
@@ -59,49 +69,61 @@ def backup_create(
             f"[yellow]no Dagster instance found at {current.instance_dir}; backing up outputs and inbox only[/]"
         )
     report, database = _health(home, current)
-    archive = create_backup(
+    exclude, held = backup_scope(current.outputs_dir)
+    snapshot = create_backup(
         sources,
         to or current.backups_dir,
         retention_days or current.backup_retention_days,
         {"breakers": report["breakers"]},
         __version__,
         database,
+        repository=repository,
+        exclude=exclude,
+        held=held,
     )
-    console.print(f"wrote {archive} ({archive.stat().st_size:,} bytes)")
+    console.print(f"snapshot {snapshot.name}: {snapshot.bytes:,} bytes added to the repository")
 
 
 @backup_app.command("list")
 @reports_errors
 def backup_list(
     folder: Path | None = typer.Argument(None, help="Backups folder (default: the settings' backups)."),
+    repository: str | None = RepositoryOption,
     settings_file: Path | None = SettingsOption,
 ) -> None:
-    """List backup archives, oldest first."""
+    """List the snapshots (and any archives of an earlier Qualia), oldest first."""
     from qualia_pipelines.core.backup import list_backups
 
     folder = folder or settings(settings_file).backups_dir
     table = Table(title=f"backups in {folder}")
-    for column in ("archive", "created (UTC)", "bytes"):
-        table.add_column(column, no_wrap=column == "archive")
-    for info in list_backups(folder):
-        table.add_row(info.path.name, info.created.strftime("%Y-%m-%d %H:%M:%S"), f"{info.bytes:,}")
+    for column in ("backup", "kind", "created (UTC)", "bytes"):
+        table.add_column(column, no_wrap=column == "backup")
+    for info in list_backups(folder, repository):
+        size = f"{info.bytes:,}" if info.bytes is not None else ""
+        table.add_row(Path(info.name).name, info.kind, info.created.strftime("%Y-%m-%d %H:%M:%S"), size)
     console.print(table)
 
 
 @backup_app.command("verify")
 @reports_errors
-def backup_verify(archive: Path = typer.Argument(..., help="Backup archive.")) -> None:
-    """Check every file in the archive against its SHA-256 in the manifest."""
+def backup_verify(
+    backup: str = typer.Argument(..., help="A snapshot id (or 'latest'), or the path of an earlier archive."),
+    folder: Path | None = typer.Option(None, "--folder", help="Backups folder (default: the settings' backups)."),
+    repository: str | None = RepositoryOption,
+    settings_file: Path | None = SettingsOption,
+) -> None:
+    """Check a backup: the repository and every file of the snapshot (restic), or an archive's checksums."""
     from qualia_pipelines.core.backup import verify_backup
 
-    manifest = verify_backup(archive)
-    console.print(f"[green]ok[/] {archive}: {len(manifest['files'])} files match their checksums")
+    manifest = verify_backup(backup, folder or settings(settings_file).backups_dir, repository)
+    count = manifest.get("file_count", len(manifest.get("files", {})))
+    console.print(f"[green]ok[/] {backup}: {count} files verified")
 
 
 @backup_app.command("restore")
 @reports_errors
 def backup_restore(
-    archive: Path = typer.Argument(..., help="Backup archive."),
+    backup: str = typer.Argument(..., help="A snapshot id (or 'latest'), or the path of an earlier archive."),
     target: Path = typer.Argument(..., help="Empty folder to restore into."),
     postgres_url: str | None = typer.Option(
         None,
@@ -109,12 +131,16 @@ def backup_restore(
         envvar="QUALIA_RESTORE_POSTGRES_URL",
         help="Empty PostgreSQL database to load the backup's dump into (postgresql://user:password@host:port/db).",
     ),
+    folder: Path | None = typer.Option(None, "--folder", help="Backups folder (default: the settings' backups)."),
+    repository: str | None = RepositoryOption,
+    settings_file: Path | None = SettingsOption,
 ) -> None:
-    """Verify, then unpack into an empty folder: dagster_home/, outputs/, inbox/ (and load a PostgreSQL dump)."""
+    """Verify, then restore into an empty folder: dagster_home/, outputs/, inbox/ (and load a PostgreSQL dump)."""
     from qualia_pipelines.core.backup import restore_backup
 
-    manifest = restore_backup(archive, target, postgres_url)
-    console.print(f"restored {len(manifest['files'])} files into {target}")
+    manifest = restore_backup(backup, target, folder or settings(settings_file).backups_dir, postgres_url, repository)
+    count = manifest.get("file_count", len(manifest.get("files", {})))
+    console.print(f"restored {count} files into {target}")
     if manifest.get("postgres") and not postgres_url:
         dump = target / manifest["postgres"]["dump"]
         console.print(f"[yellow]the instance's database is in {dump}: load it with --postgres-url or pg_restore[/]")

@@ -63,7 +63,8 @@ def run(
         wanted = sum(len(run.keys) for run in planned)
         with console.status(f"processing {wanted} transcript(s) in {len(planned)} run(s)"):
             failures = [message for run in planned if (message := execute_planned(instance, defs, run))]
-            corpus_failure = refresh_corpus_now(instance, defs, "cli") if corpus_out_of_date(instance) else None
+            stale = corpus_out_of_date(instance, current.outputs_dir)
+            corpus_failure = refresh_corpus_now(instance, defs, "cli") if stale else None
         if not planned:
             console.print("nothing new or changed in the inbox (failed transcripts: `qualia run --retry-failed`)")
     processed = sorted({key for run in planned for key in run.keys})

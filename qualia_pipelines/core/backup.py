@@ -1,20 +1,26 @@
-"""Backups: a consistent snapshot of the Dagster storage, the outputs and the inbox.
+"""Backups: snapshots of the Dagster storage, the outputs and the inbox in a restic repository.
 
-SQLite files are copied with SQLite's online backup API (a raw copy of a live
-database can be torn); a PostgreSQL storage is dumped with ``pg_dump`` in its
-custom format (one consistent snapshot) and restored with ``pg_restore``;
-everything else is copied as is. The archive carries a
-manifest of SHA-256 checksums and a plugin health report, is written to a
-temporary file and renamed, and archives older than the retention are pruned.
-`qualia backup` and the Dagster backup job both call these functions.
+restic deduplicates (a night's snapshot stores only chunks it has not stored before, so it grows with the
+day's change, not with the corpus), encrypts, verifies (``check``, ``restore --verify``) and prunes
+(``forget --prune``), to a local folder or a remote (SFTP, S3, REST) repository. What restic cannot read
+consistently by itself is prepared in a staging folder first: SQLite files are copied with SQLite's online
+backup API (a raw copy of a live database can be torn), a PostgreSQL storage is dumped with ``pg_dump`` in its
+custom format (one consistent snapshot) and restored with ``pg_restore``. Each snapshot holds a manifest (when,
+which Qualia, where each source was, plugin health).
+
+Earlier Qualia versions wrote tar.gz archives with a manifest of SHA-256 checksums; those are still listed,
+verified and restored here, and pruned by the retention. `qualia backup` and the Dagster backup job call these
+functions.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
+import secrets
 import shutil
 import sqlite3
 import subprocess
@@ -22,7 +28,8 @@ import tarfile
 import tempfile
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -40,6 +47,15 @@ from pydantic import (
 
 from qualia_pipelines.core.contract import QualiaError
 
+RESTIC_FOLDER = "restic"
+PASSWORD_FILE = "restic.password"
+STAGING = ".staging"
+"""Beside the repository: the SQLite copies and the dump a snapshot reads (kept, so unchanged files are not
+copied again)."""
+HOST, TAG = "qualia", "qualia"
+"""Every snapshot's host and tag: the previous snapshot is found whatever the machine's name (a container's
+changes at each start), and retention touches only Qualia's snapshots."""
+_SKIPPED_PATTERNS = ("*.tmp", "*.lock", "*-wal", "*-shm", "*.db-journal", ".*.partial")
 ARCHIVE_PREFIX = "qualia-backup-"
 ARCHIVE_SUFFIX = ".tar.gz"
 MANIFEST = "manifest.json"
@@ -100,11 +116,75 @@ class Manifest(BaseModel):
         return self
 
 
+class SnapshotManifest(BaseModel):
+    """What a snapshot says about itself: when, which Qualia, where each source folder was (restic keeps each
+    under its absolute path), the staging folder, plugin health, and the PostgreSQL dump if any."""
+
+    model_config = ConfigDict(extra="allow")
+    created: datetime
+    qualia_version: str = ""
+    sources: dict[str, str]
+    staging: str
+    plugin_health: dict[str, Any] = Field(default_factory=dict)
+    postgres: PostgresDump | None = None
+    excluded: list[str] = Field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class BackupInfo:
-    path: Path
+    """One backup: a snapshot in the restic repository (``name`` is its id), or an archive of an earlier Qualia
+    (``name`` is its path)."""
+
+    name: str
     created: datetime
-    bytes: int
+    bytes: int | None
+    kind: str  # "snapshot" or "archive"
+
+
+@dataclass(frozen=True)
+class Repository:
+    """A restic repository: a folder, or any location restic takes (``sftp:``, ``s3:``, ``rest:`` ...), and the
+    environment that opens it (its password)."""
+
+    location: str
+    password_env: dict[str, str]
+
+    @classmethod
+    def of(cls, backups: Path, location: str | None = None) -> Repository:
+        """``location`` (else ``QUALIA_BACKUP_REPOSITORY``, else ``<backups>/restic``), with the password from
+        ``RESTIC_PASSWORD``/``RESTIC_PASSWORD_FILE`` when set, else from ``<backups>/restic.password``
+        (made on first use, readable by its owner only: keep a copy elsewhere, the repository is encrypted)."""
+        location = location or os.environ.get("QUALIA_BACKUP_REPOSITORY") or str(backups / RESTIC_FOLDER)
+        if os.environ.get("RESTIC_PASSWORD") or os.environ.get("RESTIC_PASSWORD_FILE"):
+            return cls(location, {})
+        password = backups / PASSWORD_FILE
+        if not password.exists():
+            backups.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(password, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+        return cls(location, {"RESTIC_PASSWORD_FILE": str(password)})
+
+    def run(self, *arguments: str) -> str:
+        """restic's output for ``arguments`` on this repository; BackupError with restic's own message."""
+        executable = shutil.which("restic")
+        if executable is None:
+            raise BackupError("restic not found: install it (Debian: apt-get install restic)")
+        env = {**os.environ, **self.password_env, "RESTIC_CACHE_DIR": os.environ.get("RESTIC_CACHE_DIR", "")}
+        env = {name: value for name, value in env.items() if value}
+        reading = ("--no-lock",) if arguments[0] in ("snapshots", "cat") else ()  # listing waits for no backup
+        command = [executable, "--repo", self.location, "--quiet", *reading, *arguments]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise BackupError(f"restic {arguments[0]} on {self.location}: {done.stderr.strip() or done.returncode}")
+        return done.stdout
+
+    def ensure(self) -> None:
+        """The repository, made if there is none yet."""
+        try:
+            self.run("cat", "config")
+        except BackupError:
+            self.run("init")
 
 
 def create_backup(
@@ -114,58 +194,77 @@ def create_backup(
     health: Mapping[str, Any] | None = None,
     qualia_version: str = "",
     postgres_url: str | None = None,
-) -> Path:
-    """Archive each source folder under its name (``dagster_home``, ``outputs``, ``inbox``).
+    *,
+    repository: str | None = None,
+    exclude: Sequence[Path] = (),
+    held: AbstractContextManager[Any] | None = None,
+) -> BackupInfo:
+    """A snapshot of each source folder (``dagster_home``, ``outputs``, ``inbox``) in the restic repository, then
+    the retention applied (``forget --prune``).
 
-    With ``postgres_url`` (the instance's storage is PostgreSQL) the database is
-    dumped into the archive too.
+    SQLite databases are copied with SQLite's online backup API into ``<destination>/.staging`` (only those that
+    changed since the last backup), a PostgreSQL storage is dumped there with ``pg_dump``, and the rest is read
+    in place: restic stores only the chunks it has not stored before, so a night's backup grows with the day's
+    change. ``exclude`` leaves out derived folders; ``held`` (a lock) is kept while the sources are read.
     """
-    destination.mkdir(parents=True, exist_ok=True)
+    repo = Repository.of(destination, repository)
+    repo.ensure()
+    staging = destination / STAGING
+    staging.mkdir(parents=True, exist_ok=True)
     created = datetime.now(tz=UTC)
-    name = f"{ARCHIVE_PREFIX}{created.strftime('%Y%m%dT%H%M%S%fZ')}{ARCHIVE_SUFFIX}"
-    with tempfile.TemporaryDirectory(dir=destination, prefix=".staging-") as staging_dir:
-        staging = Path(staging_dir)
-        for label, folder in sources.items():
-            _snapshot(folder, staging / label)
-        if postgres_url:
-            pg_dump(postgres_url, staging / POSTGRES_DUMP)
-        files = sorted(p for p in staging.rglob("*") if p.is_file())
-        manifest = {
-            "created": created.isoformat(),
-            "qualia_version": qualia_version,
-            "sources": {label: str(folder) for label, folder in sources.items()},
-            "plugin_health": dict(health or {}),
-            "postgres": {"dump": POSTGRES_DUMP, "database": _libpq_env(postgres_url)["PGDATABASE"]}
-            if postgres_url
-            else None,
-            "files": {
-                p.relative_to(staging).as_posix(): {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in files
-            },
-        }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        partial = destination / f".{name}.partial"
-        with tarfile.open(partial, "w:gz") as archive:
-            archive.add(staging / MANIFEST, arcname=MANIFEST)
-            for path in files:
-                archive.add(path, arcname=path.relative_to(staging).as_posix())
-        final = destination / name
-        partial.replace(final)
-    prune_backups(destination, retention_days)
-    return final
+    paths = {label: folder.resolve() for label, folder in sources.items() if folder.exists()}
+    if "dagster_home" in paths:
+        _mirror_instance(paths["dagster_home"], staging / "dagster_home")
+        paths["dagster_home"] = (staging / "dagster_home").resolve()
+    shutil.rmtree(staging / "postgres", ignore_errors=True)
+    if postgres_url:
+        pg_dump(postgres_url, staging / POSTGRES_DUMP)
+    manifest = SnapshotManifest(
+        created=created,
+        qualia_version=qualia_version,
+        sources={label: str(path) for label, path in paths.items()},
+        staging=str(staging.resolve()),
+        plugin_health=dict(health or {}),
+        postgres={"dump": POSTGRES_DUMP, "database": _libpq_env(postgres_url)["PGDATABASE"]} if postgres_url else None,
+        excluded=[str(path.resolve()) for path in exclude],
+    )
+    (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+    targets = [str((staging / MANIFEST).resolve())] + [str(path) for label, path in paths.items()]
+    if postgres_url:
+        targets.append(str((staging / "postgres").resolve()))
+    excludes = [option for pattern in (*_SKIPPED_PATTERNS, *manifest.excluded) for option in ("--exclude", pattern)]
+    with held or nullcontext():
+        output = repo.run("backup", "--json", "--host", HOST, "--tag", TAG, *excludes, *targets)
+    summary = next(json.loads(line) for line in reversed(output.splitlines()) if '"summary"' in line)
+    forget_older(repo, retention_days)
+    prune_archives(destination, retention_days)
+    return BackupInfo(summary["snapshot_id"], created, int(summary.get("data_added", 0)), "snapshot")
 
 
-def _snapshot(source: Path, target: Path) -> None:
-    if not source.exists():
-        return
+def _mirror_instance(source: Path, mirror: Path) -> None:
+    """``mirror`` made equal to the instance folder ``source``: SQLite files copied with the online backup API
+    (a raw copy of a live database can be torn), other files as they are; unchanged files are not copied again
+    (a copy takes its source's times), and files gone from the source are removed."""
+    wanted = set()
     for path in sorted(source.rglob("*")):
-        if not path.is_file() or path.name.endswith(_SKIPPED_SUFFIXES) or path.name.startswith(".staging-"):
+        if not path.is_file() or path.name.endswith(_SKIPPED_SUFFIXES):
             continue
-        copy = target / path.relative_to(source)
+        relative = path.relative_to(source)
+        wanted.add(relative)
+        copy = mirror / relative
+        changed = max(_mtime(path), _mtime(path.with_name(path.name + "-wal")))
+        if copy.exists() and _mtime(copy) == changed:
+            continue
         copy.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".db":
+            copy.unlink(missing_ok=True)
             _sqlite_backup(path, copy)
         else:
-            shutil.copy2(path, copy)
+            shutil.copyfile(path, copy)
+        os.utime(copy, ns=(changed, changed))
+    for path in sorted(mirror.rglob("*"), reverse=True):
+        if path.is_file() and path.relative_to(mirror) not in wanted:
+            path.unlink()
 
 
 def _sqlite_backup(source: Path, target: Path) -> None:
@@ -179,33 +278,131 @@ def _sqlite_backup(source: Path, target: Path) -> None:
         live.close()
 
 
-def _sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
 
 
-def list_backups(folder: Path) -> list[BackupInfo]:
+def forget_older(repo: Repository, retention_days: float) -> None:
+    """Snapshots older than the retention forgotten and their data pruned; the newest is always kept."""
+    hours = max(1, math.ceil(retention_days * 24))
+    repo.run("forget", "--host", HOST, "--tag", TAG, "--group-by", "host,tags", "--keep-within", f"{hours}h",
+             "--keep-last", "1", "--prune")  # fmt: skip
+
+
+def list_backups(folder: Path, repository: str | None = None) -> list[BackupInfo]:
+    """The repository's snapshots and any archives an earlier Qualia left in ``folder``, oldest first."""
+    infos = list_archives(folder)
+    repo = Repository.of(folder, repository)
+    if repository or os.environ.get("QUALIA_BACKUP_REPOSITORY") or (folder / RESTIC_FOLDER).exists():
+        for snapshot in json.loads(repo.run("snapshots", "--json", "--tag", TAG) or "[]"):
+            created = datetime.fromisoformat(snapshot["time"][:26].rstrip("Z") + "+00:00")
+            infos.append(BackupInfo(snapshot["short_id"], created, None, "snapshot"))
+    return sorted(infos, key=lambda info: info.created)
+
+
+def verify_backup(name: str, folder: Path, repository: str | None = None) -> dict[str, Any]:
+    """Check a backup: an archive against its manifest's checksums; a snapshot by ``restic check`` and a restore
+    into a temporary folder that restic verifies file by file (each against the hash it stored)."""
+    if _is_archive(name):
+        return verify_archive(Path(name))
+    repo = _repository_of_snapshot(name, folder, repository)
+    repo.run("check")
+    with tempfile.TemporaryDirectory(prefix=".verify-", dir=folder) as scratch:
+        return _restored_snapshot(repo, name, Path(scratch) / "snapshot")
+
+
+def restore_backup(
+    name: str, target: Path, folder: Path, postgres_url: str | None = None, repository: str | None = None
+) -> dict[str, Any]:
+    """Restore a backup into an empty (or new) folder: ``dagster_home/``, ``outputs/``, ``inbox/``,
+    ``manifest.json`` (and ``postgres/`` with the dump, loaded into ``postgres_url`` when given).
+
+    All or nothing: everything lands in a staging folder beside the target, which takes its place only once
+    restic verified every file and the dump loaded.
+    """
+    if _is_archive(name):
+        return restore_archive(Path(name), target, postgres_url)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise BackupError(f"{target}: restore needs an empty folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.restoring-"))
+    try:
+        repo = _repository_of_snapshot(name, folder, repository)
+        manifest = _restored_snapshot(repo, name, staging / "tree", staging / "out")
+        if postgres_url and not manifest.get("postgres"):
+            raise BackupError(f"snapshot {name}: it holds no PostgreSQL dump (its instance used SQLite)")
+        if postgres_url:
+            pg_restore(postgres_url, staging / "out" / manifest["postgres"]["dump"])
+        if target.exists():
+            target.rmdir()
+        (staging / "out").rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def _restored_snapshot(repo: Repository, name: str, tree: Path, out: Path | None = None) -> dict[str, Any]:
+    """Snapshot ``name`` restored into ``tree`` (restic verifies each file), checked against its manifest, and
+    laid out in ``out`` (when given) as ``manifest.json`` plus a folder per source."""
+    repo.run("restore", name, "--target", str(tree), "--verify")
+    manifest_path = next(tree.rglob(f"{STAGING}/{MANIFEST}"), None)
+    if manifest_path is None:
+        raise BackupError(f"snapshot {name}: no {MANIFEST} in it (not a snapshot Qualia made)")
+    try:
+        manifest = SnapshotManifest.model_validate_json(manifest_path.read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        raise BackupError(f"snapshot {name}: its {MANIFEST} is not valid: {exc.errors()[0]['msg']}") from None
+    files = 0
+    layout = {**manifest.sources, **({"postgres": f"{manifest.staging}/postgres"} if manifest.postgres else {})}
+    for label, original in layout.items():
+        restored = tree / original.lstrip("/")
+        if not restored.is_dir():
+            raise BackupError(f"snapshot {name}: {label} ({original}) is missing from it")
+        files += sum(1 for path in restored.rglob("*") if path.is_file())
+        if out is not None:
+            (out / label).parent.mkdir(parents=True, exist_ok=True)
+            restored.rename(out / label)
+    if out is not None:
+        manifest_path.rename(out / MANIFEST)
+    return {**manifest.model_dump(mode="json"), "snapshot": name, "file_count": files}
+
+
+def _repository_of_snapshot(name: str, folder: Path, repository: str | None) -> Repository:
+    """The repository holding snapshot ``name``; a clear error for a name that is no snapshot id."""
+    if not re.fullmatch(r"[0-9a-f]{8,64}|latest", name):
+        raise BackupError(f"{name}: not a snapshot id (see `qualia backup list`) or a backup archive")
+    return Repository.of(folder, repository)
+
+
+def _is_archive(name: str) -> bool:
+    return name.endswith(ARCHIVE_SUFFIX) or Path(name).is_file()
+
+
+def list_archives(folder: Path) -> list[BackupInfo]:
+    """The archives (tar.gz) an earlier Qualia wrote into ``folder``."""
     infos = []
     for path in sorted(folder.glob(f"{ARCHIVE_PREFIX}*{ARCHIVE_SUFFIX}")):
         stamp = path.name[len(ARCHIVE_PREFIX) : -len(ARCHIVE_SUFFIX)]
         created = datetime.strptime(stamp, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
-        infos.append(BackupInfo(path, created, path.stat().st_size))
+        infos.append(BackupInfo(str(path), created, path.stat().st_size, "archive"))
     return infos
 
 
-def prune_backups(folder: Path, retention_days: float, now: float | None = None) -> list[Path]:
-    """Delete archives older than the retention; the newest archive is always kept."""
+def prune_archives(folder: Path, retention_days: float, now: float | None = None) -> list[Path]:
+    """Archives of an earlier Qualia older than the retention deleted: snapshots have replaced them."""
     cutoff = (now or time.time()) - retention_days * 86400
-    backups = list_backups(folder)
     removed = []
-    for info in backups[:-1]:
+    for info in list_archives(folder):
         if info.created.timestamp() < cutoff:
-            info.path.unlink()
-            removed.append(info.path)
+            Path(info.name).unlink()
+            removed.append(Path(info.name))
     return removed
 
 
-def verify_backup(archive: Path) -> dict[str, Any]:
+def verify_archive(archive: Path) -> dict[str, Any]:
     """Check every file against the manifest, streaming each one; raise BackupError naming what is wrong."""
     manifest, problems, seen = _read_manifest(archive), [], set()
     with tarfile.open(archive, "r:gz") as tar:
@@ -229,13 +426,13 @@ def verify_backup(archive: Path) -> dict[str, Any]:
     return manifest.model_dump(mode="json")
 
 
-def restore_backup(archive: Path, target: Path, postgres_url: str | None = None) -> dict[str, Any]:
+def restore_archive(archive: Path, target: Path, postgres_url: str | None = None) -> dict[str, Any]:
     """Unpack a verified archive into an empty (or new) folder; load its PostgreSQL dump into ``postgres_url``.
 
     All or nothing: the archive is unpacked (and its dump loaded) in a staging folder beside the target,
     which takes the target's place only once everything succeeded.
     """
-    manifest = verify_backup(archive)
+    manifest = verify_archive(archive)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise BackupError(f"{target}: restore needs an empty folder")
     if postgres_url and not manifest.get("postgres"):

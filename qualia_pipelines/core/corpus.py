@@ -153,9 +153,19 @@ class CorpusStore:
         """Take in ``changed`` (new or changed transcripts), drop ``removed``, and record ``cursor``; one refresh
         at a time (a lock file), as each builds on the state the last one wrote."""
         self.root.mkdir(parents=True, exist_ok=True)
+        with self.locked():
+            self._apply(list(changed), set(removed), cursor)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """The store's lock: one refresh at a time, and no refresh while a backup reads the files (a store not
+        made yet has nothing to lock)."""
+        if not self.root.is_dir():
+            yield
+            return
         with (self.root / ".lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            self._apply(list(changed), set(removed), cursor)
+            yield
 
     def _apply(self, changed: list[TranscriptFacts], removed: set[str], cursor: int | None) -> None:
         state = self.state

@@ -1,6 +1,8 @@
 """Jobs: materialize every per-transcript asset for the requested partitions."""
 
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -48,8 +50,8 @@ scheduled_processing = dg.define_asset_job(
 
 
 @dg.op(
-    description="Snapshot the Dagster storage, outputs and inbox into a verified archive; prune old archives.",
-    out=dg.Out(dg.Nothing, description="The archive's path is in the output metadata (no IO manager involved)."),
+    description="Snapshot the Dagster storage, outputs and inbox into the restic repository; forget old snapshots.",
+    out=dg.Out(dg.Nothing, description="The snapshot's id is in the output metadata (no IO manager involved)."),
 )
 def backup_op(context: dg.OpExecutionContext, qualia: QualiaResource) -> dg.Output:
     from qualia_pipelines import __version__
@@ -62,15 +64,28 @@ def backup_op(context: dg.OpExecutionContext, qualia: QualiaResource) -> dg.Outp
         "outputs": Path(qualia.outputs),
         "inbox": qualia.inbox_dir,
     }
-    archive = create_backup(
+    exclude, held = backup_scope(Path(qualia.outputs))
+    snapshot = create_backup(
         sources,
         Path(qualia.backups),
         qualia.retention_days,
         {"breakers": breaker_states(context.instance, qualia)},
         __version__,
         postgres_url(context.instance),
+        exclude=exclude,
+        held=held,
     )
-    return dg.Output(None, metadata={"archive": dg.MetadataValue.path(str(archive)), "bytes": archive.stat().st_size})
+    return dg.Output(None, metadata={"snapshot": snapshot.name, "bytes_added": snapshot.bytes or 0})
+
+
+def backup_scope(outputs: Path) -> tuple[list[Path], AbstractContextManager[Any]]:
+    """What a backup of ``outputs`` leaves out, and the lock it holds while reading them: the search index is
+    derived (the next corpus refresh rebuilds it when it is missing) and a live SQLite file; the corpus store
+    is read while no refresh writes it, so a snapshot never pairs one generation's state with another's files."""
+    from qualia_pipelines.core.corpus import CorpusStore
+    from qualia_pipelines.orchestration.corpus_assets import SEARCH_ASSET, STORE_ASSET
+
+    return [outputs / SEARCH_ASSET], CorpusStore(outputs / STORE_ASSET).locked()
 
 
 BACKUP_JOB_NAME = "backup_job"

@@ -1,6 +1,7 @@
 """Schedules: hourly processing of stale or missing transcripts and a corpus refresh; daily backup, run retention."""
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import dagster as dg
 from dagster import AssetPartitionStatus
@@ -43,7 +44,7 @@ def processing_schedule(context: dg.ScheduleEvaluationContext, qualia: QualiaRes
     for first, last in contiguous_ranges(ordered, pending, qualia.batch_size):
         tags = {**launched_by("schedule"), ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
         requests.append(dg.RunRequest(asset_selection=per_transcript, run_key=f"{tick}:{first}..{last}", tags=tags))
-    if corpus_out_of_date(context.instance) and not unfinished_runs(context.instance):
+    if corpus_out_of_date(context.instance, Path(qualia.outputs)) and not unfinished_runs(context.instance):
         requests.append(dg.RunRequest(asset_selection=corpus, run_key=f"{tick}:corpus", tags=launched_by("schedule")))
     return requests  # while a drop runs, the corpus sensor refreshes after it
 

@@ -16,7 +16,7 @@ from qualia_pipelines.core.inbox import InboxScan, Known, Observation, observe, 
 from qualia_pipelines.core.readers import check_file
 from qualia_pipelines.core.workers import SupervisedWorker, no_state
 from qualia_pipelines.orchestration.assets import breaker_states
-from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, corpus_inputs
+from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, corpus_inputs, search_file
 from qualia_pipelines.orchestration.dagster_private import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -263,11 +263,11 @@ def circuit_breaker_sensor(
     description="Refreshes the corpus tables once a drop has been processed: when transcripts were materialized "
     "after the last refresh and no other run is queued or in progress.",
 )
-def corpus_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+def corpus_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) -> dg.SensorResult:
     newest_input = _latest_storage_id(context.instance, corpus_inputs())
     if newest_input is None:
         return dg.SensorResult(skip_reason="no transcript processed yet")
-    if not corpus_out_of_date(context.instance):
+    if not corpus_out_of_date(context.instance, Path(qualia.outputs)):
         return dg.SensorResult(skip_reason="corpus tables are up to date")
     busy = unfinished_runs(context.instance)
     if busy:
@@ -277,10 +277,16 @@ def corpus_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     )
 
 
-def corpus_out_of_date(instance: dg.DagsterInstance) -> bool:
-    """Whether a transcript was materialized after the corpus tables last were."""
+def corpus_out_of_date(instance: dg.DagsterInstance, outputs: Path | None = None) -> bool:
+    """Whether a transcript was materialized after the corpus tables last were, or (given ``outputs``) the
+    search index is missing though transcripts were processed: a restored backup leaves it out (derived), and
+    the refresh rebuilds it."""
     newest_input = _latest_storage_id(instance, corpus_inputs())
-    return newest_input is not None and newest_input > (_latest_storage_id(instance, CORPUS_ASSETS) or 0)
+    if newest_input is None:
+        return False
+    return newest_input > (_latest_storage_id(instance, CORPUS_ASSETS) or 0) or (
+        outputs is not None and not search_file(outputs).exists()
+    )
 
 
 def unfinished_runs(instance: dg.DagsterInstance) -> list[str]:
