@@ -69,3 +69,14 @@ def test_speaker_trends_hold_every_speaker_of_every_dated_meeting(data: Path) ->
     assert retro == expected
     page = data / "outputs" / "corpus_page" / "index.html"
     assert page.is_file() and (page.parent / "plotly.min.js").is_file()
+
+
+def test_qualia_corpus_pages_through_a_table(data: Path) -> None:
+    whole = json.loads(runner.invoke(app, ["corpus", "vocabulary", "--json", "--limit", "10000"]).stdout)
+    pages = [
+        json.loads(
+            runner.invoke(app, ["corpus", "vocabulary", "--json", "--limit", "50", "--offset", str(start)]).stdout
+        )
+        for start in range(0, len(whole) + 50, 50)
+    ]
+    assert [row for page in pages for row in page] == whole and pages[-1] == []  # every row once, in order

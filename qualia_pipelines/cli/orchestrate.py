@@ -140,6 +140,7 @@ def corpus(
     table: StoreTable = typer.Argument("vocabulary", help="The table to show."),
     transcript: str | None = typer.Option(None, "--transcript", help="Only this transcript's rows (by key)."),
     limit: int = typer.Option(20, "--limit", min=1, help="Rows to show."),
+    offset: int = typer.Option(0, "--offset", min=0, help="Rows to skip first (the next page: --offset LIMIT)."),
     sql: str | None = typer.Option(
         None,
         "--sql",
@@ -154,11 +155,13 @@ def corpus(
     frame = store.query(sql) if sql else getattr(store, table)()
     if transcript is not None and "transcript" in frame:
         frame = frame[frame["transcript"] == transcript]
-    rows = frame.head(limit).to_dict("records")
+    rows = frame.iloc[offset : offset + limit].to_dict("records")
     if as_json:
         print_json(rows)
     elif rows:
         print_table(records_table(f"Qualia corpus: {'query' if sql else table} ({len(frame):,} rows)", rows))
+        if offset + limit < len(frame):
+            stdout.print(f"next page: --offset {offset + limit}")
     else:
         stdout.print("no rows")
 

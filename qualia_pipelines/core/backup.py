@@ -170,8 +170,7 @@ class Repository:
         executable = shutil.which("restic")
         if executable is None:
             raise BackupError("restic not found: install it (Debian: apt-get install restic)")
-        env = {**os.environ, **self.password_env, "RESTIC_CACHE_DIR": os.environ.get("RESTIC_CACHE_DIR", "")}
-        env = {name: value for name, value in env.items() if value}
+        env = {**os.environ, **self.password_env}
         reading = ("--no-lock",) if arguments[0] in ("snapshots", "cat") else ()  # listing waits for no backup
         command = [executable, "--repo", self.location, "--quiet", *reading, *arguments]
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
