@@ -251,7 +251,8 @@ def search_figures(count: int) -> dict[str, float]:
             index.apply(search_meeting(number, words, rng) for number in range(first, min(count, first + 500)))
         build_s = time.perf_counter() - started
         update_s, _ = timed(lambda: index.apply(search_meeting(count + n, words, rng) for n in range(DROP)))
-        queries = [rng.choice(words) for _ in range(10)] + [f"{rng.choice(words)[:4]}*" for _ in range(10)]
+        long_words = [word for word in words if len(word) >= 4]
+        queries = [rng.choice(words) for _ in range(10)] + [f"{rng.choice(long_words)[:4]}*" for _ in range(10)]
         queries += [f'"{rng.choice(words)} {rng.choice(words)}"' for _ in range(10)]
         seconds, newest = [], 0
         for number, query in enumerate([*queries, *queries[:10]]):

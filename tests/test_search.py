@@ -113,7 +113,7 @@ def test_a_search_too_broad_to_rank_in_time_answers_newest_first(
         index.search("integra*", SearchFilters(speaker="Nobody"))
 
 
-@pytest.mark.parametrize("query", ['"unclosed', "AND", "x" * 201, "  ", "NEAR(", "col:x"])
+@pytest.mark.parametrize("query", ['"unclosed', "AND", "x" * 201, "  ", "NEAR(", "col:x", "da*", "*"])
 def test_a_query_the_index_cannot_read_is_a_clear_error(index: SearchIndex, query: str) -> None:
     with pytest.raises(SearchQueryError, match=r"^q: "):
         index.search(query)

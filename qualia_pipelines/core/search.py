@@ -11,8 +11,9 @@ index holds. The file is SQLite in WAL mode: searches go on while a refresh writ
 
 from __future__ import annotations
 
+import re
 import sqlite3
-import time
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from qualia_pipelines.core.contract import QualiaError
 from qualia_pipelines.core.corpus_tables import SearchOrder
 
 MAX_QUERY_CHARS = 200
+SHORT_PREFIX = re.compile(r"(?<!\w)\w{0,2}\*")
+"""A prefix of one or two letters (``a*``) would merge the lists of thousands of words: refused."""
 MAX_PAGE = 100
 RANKING_SECONDS = 0.2
 """How long a search may spend ranking its matches by relevance before it answers newest first instead."""
@@ -159,6 +162,8 @@ class SearchIndex:
         """
         if not query.strip() or len(query) > MAX_QUERY_CHARS:
             raise SearchQueryError(f"q: a search needs 1 to {MAX_QUERY_CHARS} characters")
+        if short := SHORT_PREFIX.search(query):
+            raise SearchQueryError(f"q: a prefix needs at least 3 letters ({short.group().strip()!r} is too short)")
         conditions, values = _filter_clauses(filters)
         arguments = (query, *values, min(limit, MAX_PAGE), offset)
         with closing(sqlite3.connect(self.path, timeout=30)) as db:  # reads only: no schema, no pragma
@@ -184,9 +189,13 @@ def _rankable(db: sqlite3.Connection, query: str) -> bool:
 
 
 def _rows(db: sqlite3.Connection, sql: str, arguments: tuple[Any, ...], query: str, seconds: float) -> list | None:
-    """The query's rows, or None when it runs out of ``seconds`` (SQLite stops it)."""
-    deadline = time.monotonic() + seconds
-    db.set_progress_handler(lambda: time.monotonic() > deadline, 1_000)
+    """The query's rows, or None when it runs out of ``seconds``: a timer interrupts SQLite, which stops even
+    inside FTS5's own loops (merging a prefix's lists, looking for a phrase), where a progress handler, run
+    only between the statement's steps, would wait for them. No time at all: not even started."""
+    if seconds <= 0:
+        return None
+    timer = threading.Timer(seconds, db.interrupt)
+    timer.start()
     try:
         return db.execute(sql, arguments).fetchall()
     except sqlite3.OperationalError as exc:
@@ -194,7 +203,7 @@ def _rows(db: sqlite3.Connection, sql: str, arguments: tuple[Any, ...], query: s
             return None
         raise SearchQueryError(f"q: {query!r} is not a search the index can read ({exc})") from None
     finally:
-        db.set_progress_handler(None, 0)
+        timer.cancel()
 
 
 def _search_sql(conditions: list[str], score: str, order_by: str) -> str:
