@@ -17,7 +17,7 @@ from qualia_pipelines.api.app import create_app
 from qualia_pipelines.core.settings import Settings
 
 EXAMPLES_PER_OPERATION = 15
-JSON_OR_FILE = ("application/json", "text/html", "image/", "text/plain")
+JSON_OR_FILE = ("application/json", "text/html", "image/", "text/plain", "application/zip")
 
 
 def test_no_generated_input_causes_a_server_error(tmp_path: Path) -> None:

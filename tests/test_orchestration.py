@@ -393,8 +393,10 @@ def rendered_dom(page: Path) -> str:
 def test_corpus_sensor_refreshes_once_a_drop_is_processed_and_nothing_is_running(
     instance: dg.DagsterInstance, inbox: Path
 ) -> None:
+    qualia = QualiaResource(inbox=str(inbox), max_bytes=1 << 20, outputs=str(inbox.parent / "outputs"))
+
     def tick() -> dg.SensorResult:
-        return sensor_tick(corpus_sensor, instance=instance)
+        return sensor_tick(corpus_sensor, instance=instance, resources={"qualia": qualia})
 
     assert tick().skip_reason.skip_message.startswith("no transcript processed")
     instance.add_dynamic_partitions(TRANSCRIPTS.name, ["retro_pt.txt"])
@@ -412,6 +414,8 @@ def test_corpus_sensor_refreshes_once_a_drop_is_processed_and_nothing_is_running
     corpus = definitions_for(Settings(data_dir=inbox.parent)).resolve_job_def("refresh_corpus")
     assert corpus.execute_in_process(instance=instance).success
     assert tick().skip_reason.skip_message == "corpus tables are up to date"
+    shutil.rmtree(inbox.parent / "outputs" / "search_index")  # as a restored backup leaves it (derived)
+    assert len(tick().run_requests) == 1  # rebuilt by a refresh
 
 
 def just_written(folder: Path) -> None:

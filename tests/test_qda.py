@@ -17,7 +17,16 @@ from typer.testing import CliRunner
 
 from qualia_pipelines.api.app import create_app
 from qualia_pipelines.cli import app
-from qualia_pipelines.core.qda import NAMESPACE, SENTIMENT_PARENT, WORDS_PARENT, guid, source_guid
+from qualia_pipelines.core.qda import (
+    NAMESPACE,
+    SENTIMENT_PARENT,
+    WORDS_PARENT,
+    QdaTranscript,
+    Utterance,
+    guid,
+    source_guid,
+    write_project,
+)
 from qualia_pipelines.core.qda_import import QdaImportError, read_project
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.orchestration.corpus_assets import qda_file, qda_project
@@ -307,3 +316,18 @@ def test_a_qdpx_that_cannot_be_read_is_refused_naming_the_file_and_what_is_wrong
     assert len(imported.sources) == len(SAMPLES)
     result = runner.invoke(app, ["import-qda", str(shifted), "--name", "../escape"])
     assert result.exit_code == 1 and "name:" in result.stderr
+
+
+def test_text_xml_cannot_hold_is_exported_with_exact_offsets(tmp_path: Path) -> None:
+    """A control character a transcript carried (a form feed from a PDF copy) becomes U+FFFD, one for one."""
+    said = "Bom dia\x0c a todos \x00 e\nbem-vindos"
+    transcript = QdaTranscript("k", "a\x1fb.txt", "0" * 64, None, "pt", None,
+                               [Utterance("Ana\x07", 3.0, said, "positive")], {"Ana\x07": 5})  # fmt: skip
+    out = write_project([transcript], tmp_path / "odd.qdpx", "Odd \x1f project", "0").path
+    root, texts = project_of(out)
+    [text] = texts.values()
+    [selection] = root.iter(f"{Q}PlainTextSelection")
+    start, end = int(selection.get("startPosition")), int(selection.get("endPosition"))
+    assert text[start:end] == "Bom dia\ufffd a todos \ufffd e bem-vindos" and text.startswith("[00:00:03] Ana\ufffd: ")
+    if SCHEMA.is_file():
+        assert etree.XMLSchema(etree.parse(str(SCHEMA))).validate(root)

@@ -111,6 +111,10 @@ class QdaExport:
         if not (store.root / "state.json").exists():
             raise QualiaError("no corpus store yet (no corpus refresh has run): nothing to export")
         keys = export_keys(store, self.transcripts, self.since)
+        if not keys:
+            raise QualiaError(
+                "no transcripts to export" + (f" from meetings on or after {self.since}" if self.since else "")
+            )
         if len(keys) > MAX_EXPORT:
             raise QualiaError(
                 f"{len(keys):,} transcripts match; one export holds at most {MAX_EXPORT} (narrow it down with "

@@ -22,7 +22,7 @@ import uuid
 import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -106,6 +106,29 @@ class Line:
     end: int
 
 
+_NOT_XML = {code: "\ufffd" for code in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0xD800, 0xE000),
+                                       0xFFFE, 0xFFFF]}  # fmt: skip
+"""Characters XML 1.0 cannot hold, each replaced by U+FFFD: one character for one, so offsets stay exact."""
+
+
+def xml_text(text: str) -> str:
+    """``text`` as XML can hold it (a control character a transcript carried becomes U+FFFD)."""
+    return text.translate(_NOT_XML)
+
+
+def xml_safe(transcript: QdaTranscript) -> QdaTranscript:
+    """The transcript with every name and text XML can hold."""
+    return replace(
+        transcript,
+        file=xml_text(transcript.file),
+        utterances=[
+            replace(u, speaker=xml_text(u.speaker) if u.speaker else u.speaker, text=xml_text(u.text))
+            for u in transcript.utterances
+        ],
+        speaker_words={xml_text(speaker): words for speaker, words in transcript.speaker_words.items()},
+    )
+
+
 def clock(seconds: float) -> str:
     whole = int(seconds)
     return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
@@ -164,7 +187,7 @@ def write_project(transcripts: Iterable[QdaTranscript], path: Path, name: str, q
             tempfile.TemporaryFile() as sources,
             tempfile.TemporaryFile() as notes,
         ):
-            for transcript in transcripts:
+            for transcript in map(xml_safe, transcripts):
                 text, lines = source_text(transcript.utterances)
                 source = source_guid(transcript.key, transcript.content_hash)
                 archive.writestr(f"Sources/{source}.txt", text.encode("utf-8"))
@@ -174,7 +197,7 @@ def write_project(transcripts: Iterable[QdaTranscript], path: Path, name: str, q
                 summary.sources += 1
                 summary.selections += len(element.findall(f"{{{NAMESPACE}}}PlainTextSelection"))
             with archive.open("project.qde", "w") as qde:
-                _write_qde(qde, name, corpus, sources, notes, summary, qualia_version)
+                _write_qde(qde, xml_text(name), corpus, sources, notes, summary, qualia_version)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -352,10 +375,14 @@ def export_transcripts(outputs: Path, keys: Sequence[str]) -> Iterator[QdaTransc
     corpus table the last refresh wrote (none before the first)."""
     table = outputs / "distinctive_words" / "all.parquet"
     words: dict[str, list[str]] = defaultdict(list)
-    if table.is_file():
+    if keys and table.is_file():
+        import pyarrow as pa
+        import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        rows = pq.read_table(table, columns=["transcript", "word"], filters=[("transcript", "in", list(keys))])
+        rows = pq.read_table(table, columns=["transcript", "word"]).cast(pa.schema([("transcript", pa.string()),
+                                                                               ("word", pa.string())]))  # fmt: skip
+        rows = rows.filter(pc.is_in(rows["transcript"], value_set=pa.array(list(keys), pa.string())))
         for key, word in zip(*rows.to_pydict().values(), strict=True):
             words[key].append(word)
     for key in keys:
