@@ -26,7 +26,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from pipeline import RUNS, free_port, graphql, materialized_count, transcripts, wait  # noqa: E402
 
-ROLES = (("webserver", "dagster-webserver"), ("daemon", "dagster-daemon"), ("code server", "api grpc"))
+ROLES = (("webserver", "dagster_webserver"), ("daemon", "dagster._daemon"), ("code server", "code-server start"),
+         ("user code", "api grpc"))  # fmt: skip
 """How each long-lived process is recognised in its command line."""
 
 
@@ -85,7 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=int, default=30, help="how long drops keep coming (default 30)")
     parser.add_argument("--drop", type=int, default=20, help="transcripts per minute (default 20)")
-    parser.add_argument("--warmup", type=int, default=3, help="minutes before the first memory reading")
+    parser.add_argument("--warmup", type=int, default=5, help="minutes before the first memory reading")
     args = parser.parse_args()
     if args.minutes <= args.warmup:
         parser.error("--minutes must be more than --warmup")
