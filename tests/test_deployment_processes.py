@@ -24,7 +24,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, stop_group
 from tests.test_end_to_end import free_port, graphql, wait_until
 
 SLOW = """
@@ -63,8 +63,9 @@ class Processes:
         process.wait(timeout=30)
 
     def stop_all(self) -> None:
+        """SIGTERM to each group, SIGKILL to a group still running 30 s later (a loaded machine)."""
         for name in list(self.groups):
-            self.kill(name, signal.SIGTERM)
+            stop_group(self.groups.pop(name))
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self.folder.glob("*.log"))

@@ -262,9 +262,7 @@ def test_the_api_and_the_dagster_asset_export_the_same_project(data: Path, tmp_p
         assert asset.read("project.qde") == local.read("project.qde")
 
 
-def test_a_qdpx_that_cannot_be_read_is_refused_naming_the_file_and_what_is_wrong(
-    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_qdpx_that_cannot_be_read_is_refused_naming_the_file_and_what_is_wrong(data: Path, tmp_path: Path) -> None:
     def qdpx(name: str, project: bytes | None, **extra: bytes) -> Path:
         path = tmp_path / name
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -284,11 +282,11 @@ def test_a_qdpx_that_cannot_be_read_is_refused_naming_the_file_and_what_is_wrong
     for path, message in cases.items():
         with pytest.raises(QdaImportError, match=rf"^{path}: .*{message}"):
             read_project(path, "x")
-    monkeypatch.setattr("qualia_pipelines.core.qda_import.MAX_PROJECT_BYTES", 1000)
     large = qdpx("large.qdpx", b"<Project/>" + b" " * 5000)  # refused before it is inflated
-    with pytest.raises(QdaImportError, match=r"project\.qde inflates to 5,010 bytes"):
-        read_project(large, "x")
-    monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("qualia_pipelines.core.qda_import.MAX_PROJECT_BYTES", 1000)
+        with pytest.raises(QdaImportError, match=r"project\.qde inflates to 5,010 bytes"):
+            read_project(large, "x")
 
     laughs = (  # entities are never expanded: a billion laughs stays a few bytes, no DTD or network is read
         b'<?xml version="1.0"?><!DOCTYPE p [<!ENTITY a "ha"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
