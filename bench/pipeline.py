@@ -189,12 +189,17 @@ def dagster_seconds(files: list[Path], work: Path) -> dict[str, float]:
         print_runs(graphql(port, RUNS)["data"]["runsOrError"]["results"], dropped)
         return {"total": total, "first": first, "ui": max(page_times)}
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop(server)
         log.close()
+
+
+def stop(server: subprocess.Popen) -> None:
+    """``dagster dev`` and everything it started (its process group): SIGTERM, then SIGKILL after 60 s."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
 
 
 def print_runs(runs: list[dict], dropped: float) -> None:

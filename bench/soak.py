@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from pipeline import RUNS, free_port, graphql, materialized_count, transcripts, wait  # noqa: E402
+from pipeline import RUNS, free_port, graphql, materialized_count, stop, transcripts, wait  # noqa: E402
 
 ROLES = (("webserver", "dagster_webserver"), ("daemon", "dagster._daemon"), ("code server", "code-server start"),
          ("user code", "api grpc"))  # fmt: skip
@@ -126,11 +125,7 @@ def main() -> None:
         database_end = folder_bytes(home)
         runs = graphql(port, RUNS)["data"]["runsOrError"]["results"]
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop(server)
         log.close()
     print(f"{args.minutes} minutes, {args.drop} transcripts a minute: {len(pool)} dropped, {len(runs)} runs")
     print(f"{'process':<16}{'RSS after warm-up':>20}{'RSS at the end':>18}{'growth':>10}")
