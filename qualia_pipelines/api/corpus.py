@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.parquet as pq
 from fastapi import APIRouter, HTTPException, Query, Response
@@ -25,6 +25,9 @@ from qualia_pipelines.core.engine import Engine
 from qualia_pipelines.core.search import MAX_PAGE, MAX_QUERY_CHARS, SearchFilters, SearchIndex
 from qualia_pipelines.core.storage import to_jsonable
 from qualia_pipelines.orchestration.corpus_assets import STORE_ASSET, search_file
+
+if TYPE_CHECKING:
+    from qualia_pipelines.core.corpus import CorpusStore
 
 MAX_ROWS = 1000
 MAX_EXPORT = 200
@@ -58,6 +61,16 @@ class CorpusPage(BaseModel):
     next_offset: int | None = Field(None, description="Pass as `offset` for the next page; null after the last.")
 
 
+def refreshed_store(outputs: Path, consequence: str) -> "CorpusStore":
+    """The corpus store in ``outputs``; an error that says ``consequence`` before the first corpus refresh."""
+    from qualia_pipelines.core.corpus import CorpusStore
+
+    store = CorpusStore(outputs / STORE_ASSET)
+    if not store.built:
+        raise QualiaError(f"no corpus store yet (no corpus refresh has run): {consequence}")
+    return store
+
+
 class WordTrend(BaseModel):
     word: str = Field(..., description="The word as the counts hold it (lower case, quotes folded).")
     weeks: list[dict[str, Any]] = Field(
@@ -77,11 +90,9 @@ class TrendQuery:
     offset: int
 
     def __call__(self, engine: Engine) -> WordTrend:
-        from qualia_pipelines.core.corpus import CorpusStore, counted_form
+        from qualia_pipelines.core.corpus import counted_form
 
-        store = CorpusStore(self.outputs / STORE_ASSET)
-        if not (store.root / "state.json").exists():
-            raise QualiaError("no corpus store yet (no corpus refresh has run): no trends")
+        store = refreshed_store(self.outputs, "no trends")
         word = counted_form(self.word)
         weeks, meetings = store.word_trend(word)
         page = meetings.iloc[self.offset : self.offset + self.limit]
@@ -104,12 +115,9 @@ class QdaExport:
     name: str
 
     def __call__(self, engine: Engine) -> bytes:
-        from qualia_pipelines.core.corpus import CorpusStore
         from qualia_pipelines.core.qda import export_keys, export_transcripts, write_project
 
-        store = CorpusStore(self.outputs / STORE_ASSET)
-        if not (store.root / "state.json").exists():
-            raise QualiaError("no corpus store yet (no corpus refresh has run): nothing to export")
+        store = refreshed_store(self.outputs, "nothing to export")
         keys = export_keys(store, self.transcripts, self.since)
         if not keys:
             raise QualiaError(

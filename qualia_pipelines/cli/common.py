@@ -57,7 +57,7 @@ def corpus_store(config: Path | None) -> tuple[Path, CorpusStore]:
 
     outputs = settings(config).outputs_dir
     store = CorpusStore(outputs / STORE_ASSET)
-    if not (store.root / "state.json").exists():
+    if not store.built:
         fail(f"no corpus store at {store.root}: run `qualia run` (or let the pipeline refresh the corpus) first")
     return outputs, store
 

@@ -294,8 +294,8 @@ def forget_older(repo: Repository, retention_days: float) -> None:
 def list_backups(folder: Path, repository: str | None = None) -> list[BackupInfo]:
     """The repository's snapshots and any archives an earlier Qualia left in ``folder``, oldest first."""
     infos = list_archives(folder)
-    repo = Repository.of(folder, repository)
     if repository or os.environ.get("QUALIA_BACKUP_REPOSITORY") or (folder / RESTIC_FOLDER).exists():
+        repo = Repository.of(folder, repository)  # not before: it makes a password file where there is none
         for snapshot in json.loads(repo.run("snapshots", "--json", "--tag", TAG) or "[]"):
             created = datetime.fromisoformat(snapshot["time"][:26].rstrip("Z") + "+00:00")
             infos.append(BackupInfo(snapshot["short_id"], created, None, "snapshot"))

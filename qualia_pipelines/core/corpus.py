@@ -122,6 +122,11 @@ class CorpusStore:
         self.root = Path(root)
 
     @property
+    def built(self) -> bool:
+        """Whether a refresh has written the store (its ``state.json``)."""
+        return (self.root / "state.json").exists()
+
+    @property
     def state(self) -> StoreState:
         path = self.root / "state.json"
         if not path.exists():

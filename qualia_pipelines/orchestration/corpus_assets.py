@@ -299,7 +299,8 @@ def qda_project(qualia: QualiaResource) -> dg.MaterializeResult:
     from qualia_pipelines.core.qda import export_keys, export_transcripts, write_project
 
     outputs = Path(qualia.outputs)
-    keys = export_keys(_store(qualia)) if (store_folder(qualia) / "state.json").exists() else []
+    store = _store(qualia)
+    keys = export_keys(store) if store.built else []
     summary = write_project(export_transcripts(outputs, keys), qda_file(outputs), "Qualia corpus", __version__)
     return dg.MaterializeResult(
         metadata={
