@@ -23,6 +23,7 @@ from qualia_plugins.sentiment_analyzer import plugin as sentiment_plugin
 from qualia_pipelines import __version__
 from qualia_pipelines.core.alerts import AlertError, signature
 from qualia_pipelines.core.figures import plotly_js_path
+from qualia_pipelines.core.inbox import PENDING_LIMIT
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.definitions import definitions_for
 from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, plugin_breaker, transcript
@@ -463,6 +464,55 @@ def test_inbox_sensor_takes_a_bounded_number_of_new_files_per_tick(instance: dg.
     assert len(rest.dynamic_partitions_requests[0].partition_keys) == 6
     assert range_sizes(rest) == [6]  # the same drop continued: full batches
     assert "no new or changed transcripts" in tick(rest.cursor).skip_reason.skip_message
+
+
+def test_a_drop_bigger_than_a_tick_is_taken_whole_and_costs_the_cursor_nothing(
+    instance: dg.DagsterInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """250 files still arriving and 10 complete ones written after them: the cursor remembers PENDING_LIMIT
+    of the arriving ones and keeps its watermark below the rest, though newer complete files were taken;
+    then ticks of at most 40 files take them, oldest change first, each exactly once, with a cursor of a few
+    KB. A tick whose time budget is spent still takes one file, so a drop always moves."""
+    monkeypatch.setattr("qualia_pipelines.core.inbox.QUIET_S", 2.0)
+    inbox = tmp_path / "drop"
+    inbox.mkdir()
+    text = SAMPLES["txt_pt"].read_bytes()
+    for number in range(250):
+        (inbox / f"meeting_{number:03d}.txt").write_bytes(text + str(number).encode())
+    old = time.time() - 60
+    for number in range(10):
+        (inbox / f"archived_{number}.txt").write_bytes(text + b"archived" + str(number).encode())
+        os.utime(inbox / f"archived_{number}.txt", (old, old))
+    qualia = QualiaResource(inbox=str(inbox), max_bytes=50 * 1024 * 1024, sensor_max_files=40)
+
+    def tick(cursor: str | None, resource: QualiaResource = qualia) -> dg.SensorResult:
+        return stored(
+            instance, sensor_tick(inbox_sensor, instance=instance, cursor=cursor, resources={"qualia": resource})
+        )
+
+    first = tick(None)
+    taken = list(first.dynamic_partitions_requests[0].partition_keys)
+    assert taken == [f"archived_{number}.txt" for number in range(10)]
+    assert len(json.loads(first.cursor)["pending"]) == PENDING_LIMIT
+    time.sleep(2.1)  # the arriving files have been quiet long enough
+    cursor, sizes = first.cursor, [len(first.cursor)]
+    for _ in range(7):
+        result = tick(cursor)
+        taken += result.dynamic_partitions_requests[0].partition_keys
+        cursor = result.cursor
+        sizes.append(len(cursor))
+    assert sorted(taken) == sorted(path.name for path in inbox.iterdir()) and len(taken) == 260
+    assert max(sizes) < 8192, sizes
+    assert "no new or changed transcripts" in tick(cursor).skip_reason.skip_message
+
+    for number in range(3):
+        (inbox / f"late_{number}.txt").write_bytes(text + b"late" + str(number).encode())
+        os.utime(inbox / f"late_{number}.txt", (old, old))
+    hurried = QualiaResource(inbox=str(inbox), max_bytes=50 * 1024 * 1024, sensor_tick_budget_s=1e-9)
+    for number in range(3):
+        result = tick(cursor, hurried)
+        assert result.dynamic_partitions_requests[0].partition_keys == [f"late_{number}.txt"]
+        cursor = result.cursor
 
 
 def test_inbox_sensor_new_changed_growing_and_unreadable_files(instance: dg.DagsterInstance, inbox: Path) -> None:

@@ -95,6 +95,11 @@ class Known:
     digest: str
 
 
+PENDING_LIMIT = 32
+"""Files a cursor remembers as still arriving (a few KB); any more are found again by their ctime (see
+``advanced``)."""
+
+
 @dataclass
 class InboxScan:
     """What the inbox sensor carries between ticks: a watermark, not a ledger of the inbox.
@@ -103,17 +108,18 @@ class InboxScan:
     tools that keep a file's mtime still give it a fresh ctime). So a file whose ctime is older than the
     newest change already taken on its filesystem has not changed since, and is not looked at again (files
     changed in the same clock tick as that newest change are looked at again, and recognised). The state
-    holds that watermark per filesystem and the files looked at but not yet taken (still arriving, or over
-    the intake limit): it grows with what is arriving, not with what the inbox holds. What was taken of each
+    holds that watermark per filesystem and up to ``PENDING_LIMIT`` files looked at but not yet taken (still
+    arriving, or unreadable for now): it grows with neither the inbox nor the drop. What was taken of each
     file lives in the instance: the ``inbox_file`` observations record its look and content hash.
     """
 
     watermarks: dict[int, int] = field(default_factory=dict)
     """Filesystem (``st_dev``) -> ctime in ns: every file changed before it has been taken."""
     pending: dict[str, Observation] = field(default_factory=dict)
-    """Files looked at but not taken, as they were: still arriving, unreadable for now, or left waiting."""
+    """Files looked at but not taken, as they were (still arriving, or unreadable for now): a file unchanged
+    at the next look has settled."""
     waiting: int = 0
-    """Settled files left for the next tick by the intake limit."""
+    """Settled files left for the next tick by the intake limits."""
 
     def to_json(self) -> str:
         return json.dumps(
@@ -146,14 +152,26 @@ class InboxScan:
             if path in self.pending or look.ctime_ns >= self.watermarks.get(look.device, -1)
         }
 
-    def advanced(self, pending: dict[str, Observation], taken: list[Observation], waiting: int) -> InboxScan:
-        """The state after a look: each filesystem's watermark moved up to the newest change ``taken`` on it,
-        but never past the local clock (a file whose ctime lies ahead of it is looked at until it is not)."""
-        watermarks = dict(self.watermarks)
+    def advanced(self, taken: list[Observation], not_taken: dict[str, Observation], waiting: int) -> InboxScan:
+        """The state after a look that took ``taken`` and left ``not_taken`` (arriving, unreadable for now, or
+        over the intake limits).
+
+        Each filesystem's watermark moves up to the newest change taken on it, but never past the local clock
+        (a file whose ctime lies ahead of it is looked at until it is not), and never past a file left
+        behind that the cursor does not remember: the first ``PENDING_LIMIT`` files left (by ctime) are
+        remembered, and the rest keep the watermark at or below their ctime, so the next look finds them
+        again. A drop of 10,000 files taken over many ticks therefore costs the cursor nothing.
+        """
+        marks = dict(self.watermarks)
         for look in taken:
-            watermarks[look.device] = max(watermarks.get(look.device, -1), look.ctime_ns)
+            marks[look.device] = max(marks.get(look.device, -1), look.ctime_ns)
+        oldest_first = sorted(not_taken, key=lambda path: (not_taken[path].ctime_ns, path))
+        pending = {path: not_taken[path] for path in oldest_first[:PENDING_LIMIT]}
+        for path in oldest_first[PENDING_LIMIT:]:
+            look = not_taken[path]
+            marks[look.device] = min(marks.get(look.device, look.ctime_ns), look.ctime_ns)
         now = time.time_ns()
-        return InboxScan({device: min(mark, now) for device, mark in watermarks.items()}, pending, waiting)
+        return InboxScan({device: min(mark, now) for device, mark in marks.items()}, pending, waiting)
 
 
 class InboxConflictError(QualiaError):

@@ -26,6 +26,7 @@ _ENV_FIELDS = {
     "QUALIA_PROCESSING_CRON": "processing_cron",
     "QUALIA_BATCH_SIZE": "batch_size",
     "QUALIA_SENSOR_MAX_FILES": "sensor_max_files",
+    "QUALIA_SENSOR_TICK_BUDGET_S": "sensor_tick_budget_s",
     "QUALIA_CACHE_DIR": "cache_dir",
     "QUALIA_MAX_FILE_MB": "max_file_mb",
     "QUALIA_WORK_TIMEOUT_S": "work_timeout_s",
@@ -82,10 +83,15 @@ class Settings(BaseModel):
     processing_cron: str = Field("0 * * * *", description="When the processing schedule runs (cron).")
     batch_size: int = Field(50, ge=1, le=1000, description="Transcripts of one drop processed per Dagster run.")
     sensor_max_files: int = Field(
-        100,
+        500,
         ge=1,
-        description="New files the inbox sensor takes per tick; the rest wait for the next tick, so a huge drop "
-        "never makes one slow tick and the first runs start sooner.",
+        description="New files the inbox sensor takes per tick at most; the rest wait for the next tick.",
+    )
+    sensor_tick_budget_s: float = Field(
+        2.0,
+        gt=0,
+        description="Seconds an inbox sensor tick goes on hashing and checking new files (oldest first) after the "
+        "first one; the rest wait for the next tick, so a drop of thousands of files never makes one slow tick.",
     )
     breaker_failures: int = Field(5, ge=1, description="Failures within the window that open a plugin's breaker.")
     breaker_window_s: float = Field(300.0, gt=0, description="Window in which failures are counted, seconds.")

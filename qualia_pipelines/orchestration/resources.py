@@ -44,7 +44,8 @@ class QualiaResource(dg.ConfigurableResource):
     engine_memory_bytes: int = Settings.model_fields["engine_memory_mb"].default * 1024 * 1024
     plugin_dirs: list[str] = Field(default_factory=list)
     batch_size: int = Settings.model_fields["batch_size"].default
-    sensor_max_files: int = 100
+    sensor_max_files: int = Settings.model_fields["sensor_max_files"].default
+    sensor_tick_budget_s: float = Settings.model_fields["sensor_tick_budget_s"].default
     outputs: str = "data/outputs"
     """The IO manager's base_dir (resources_for gives both the same): where partitions' paths point."""
     backups: str = "data/backups"
@@ -218,6 +219,7 @@ def resources_for(settings: Settings) -> dict[str, Any]:
             plugin_dirs=[str(d) for d in settings.plugin_dirs],
             batch_size=settings.batch_size,
             sensor_max_files=settings.sensor_max_files,
+            sensor_tick_budget_s=settings.sensor_tick_budget_s,
             outputs=str(settings.outputs_dir),
             backups=str(settings.backups_dir),
             retention_days=settings.backup_retention_days,

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterable, Mapping
 from functools import lru_cache, partial
 from pathlib import Path
@@ -59,34 +60,36 @@ def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) ->
     recorded = recorded_files(context.instance, set(keys.values()))
     # Recorded as they are (by an earlier look, `qualia run`, the API): nothing to wait for or read.
     known = {path for path, key in keys.items() if key in recorded and recorded[key].look == looked[path]}
-    ready = settled(scan.pending, {path: look for path, look in looked.items() if path not in known})
-    not_waiting = known | set(ready)
-    pending = {path: look for path, look in looked.items() if path not in not_waiting}
-    growing = len(pending)
+    unknown = {path: look for path, look in looked.items() if path not in known}
+    ready = set(settled(scan.pending, unknown))
+    arriving = {path: look for path, look in unknown.items() if path not in ready}
     seen: dict[str, Known] = {}  # partition key -> what was found, for files read now
     arrived: dict[str, str] = {}  # partition key -> digest, for new or changed files
     unreadable: set[str] = set()
-    for path in ready:
+    left: dict[str, Observation] = {}  # settled, but over this tick's limits or unreadable for now
+    deadline = None  # counted from the first file read: that one may also start the checking worker
+    for path in sorted(ready, key=lambda path: (looked[path].ctime_ns, path)):  # oldest change first
         look, key = looked[path], keys[path]
-        digest = _sha256(Path(path)) if len(arrived) < qualia.sensor_max_files else None
-        if digest is None:  # over the intake limit, or unreadable for now: next tick
-            pending[path] = look
+        over = len(arrived) >= qualia.sensor_max_files or (deadline is not None and time.monotonic() > deadline)
+        digest = None if over else _sha256(Path(path))
+        if digest is None:
+            left[path] = look
             continue
         seen[key] = Known(look, digest)
         if key not in recorded or recorded[key].digest != digest:
             arrived[key] = digest
             if not _readable(Path(path), qualia):
                 unreadable.add(key)
-    waiting = len(pending) - growing
-    if waiting:
-        context.log.info(f"took {len(arrived)} new files; {waiting} more wait for the next tick")
+        deadline = deadline or time.monotonic() + qualia.sensor_tick_budget_s
+    if left:
+        context.log.info(f"took {len(arrived)} new files; {len(left)} more wait for the next tick")
     taken = [looked[path] for path in known] + [found.look for found in seen.values()]
-    cursor = scan.advanced(pending, taken, waiting).to_json()
+    cursor = scan.advanced(taken, {**arriving, **left}, len(left)).to_json()
     paths = {key: Path(path) for path, key in keys.items()}
     # Every file read gets its look recorded, a touched file with the same content too (same data version).
     observations = [inbox_file_observation(key, paths[key], seen[key]) for key in sorted(seen)]
     if not arrived:
-        reason = f"no new or changed transcripts ({len(current)} in inbox, {growing} still arriving)"
+        reason = f"no new or changed transcripts ({len(current)} in inbox, {len(arriving)} still arriving)"
         if known:
             reason += f"; {len(known)} already taken as they are"
         return dg.SensorResult(skip_reason=reason, cursor=cursor, asset_events=observations)
