@@ -1,11 +1,15 @@
 """Scale benchmark: what an inbox of N transcripts costs the sensor and the corpus reads, at several N.
 
 Run: `.venv/bin/python bench/scale.py [--sizes 1000 10000] [--big] [--only search]` (`--big` adds N = 100,000;
-`--only store|backup|search` measures just the corpus store, the backup or the search index). For each N it
-builds, in a temporary folder, an inbox of N small transcripts that a real Dagster instance (SQLite) already
-knows as processed (partitions and `inbox_file` observations registered through Dagster's API, as the sensor
-leaves them), then measures on the real code:
+`--only dagster|records|store|backup|search` measures one part). For each N it builds, in a temporary folder,
+an inbox of N small transcripts that a real Dagster instance (SQLite, `ops/dagster.yaml`) already knows as
+processed (partitions, `inbox_file` observations, a materialization of every per-transcript and corpus asset,
+stored as the batching event log stores a run's events), then measures on the real code:
 
+- the Dagster side: loading the definitions in a fresh process, the processing schedule's planning, the
+  health report, and through a real `dagster dev` the asset page's partition status query (cold and warm)
+  and the tick rows its daemon writes in three idle minutes (per hour); then a drop of 10,000 one-hour VTT
+  files taken tick by tick (how many ticks, the slowest with its storing, the largest cursor);
 - the inbox sensor: cursor bytes, and the seconds of an idle tick, of a tick with no cursor (lost, or left by
   an older Qualia: every file recognised from the instance), and of a tick that takes a drop of 100 new files;
   the baseline is the cursor the ledger design kept (every file's path, size, mtime and hash, twice), built
@@ -55,7 +59,6 @@ from qualia_pipelines.core.inbox import Known, observe  # noqa: E402
 from qualia_pipelines.core.search import Meeting, SearchFilters, SearchIndex  # noqa: E402
 from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, partition_key  # noqa: E402
 from qualia_pipelines.orchestration.resources import QualiaIOManager, QualiaResource  # noqa: E402
-from qualia_pipelines.orchestration.runs import open_instance  # noqa: E402
 from qualia_pipelines.orchestration.sensors import _sha256, inbox_file_observation, inbox_sensor  # noqa: E402
 from qualia_pipelines.orchestration.status import (  # noqa: E402
     ListingCursor,
@@ -68,6 +71,7 @@ SAMPLE = (ROOT / "samples" / "retro_pt.txt").read_text(encoding="utf-8")
 MEETING_WORDS = 1200
 WORD_POOL = 199_999  # prime: a meeting's words (i * step mod the pool) are distinct
 DROP = 100
+BIG_DROP = 10_000
 LISTING_SAMPLE = 200
 PAGE = 100
 LATE = 10
@@ -87,18 +91,6 @@ def write_transcripts(folder: Path, count: int, prefix: str) -> list[Path]:
     return paths
 
 
-def register_processed(instance: dg.DagsterInstance, inbox: Path) -> dict[str, str]:
-    """Partitions and observations for every file, as the sensor leaves them; the old ledger's digests."""
-    looks = observe(inbox)
-    keys = {path: partition_key(inbox, Path(path)) for path in looks}
-    instance.add_dynamic_partitions(TRANSCRIPTS.name, sorted(keys.values()))
-    digests = {}
-    for path, look in looks.items():
-        digests[path] = _sha256(Path(path)) or ""
-        instance.report_runless_asset_event(inbox_file_observation(keys[path], Path(path), Known(look, digests[path])))
-    return digests
-
-
 def ledger_cursor_bytes(inbox: Path, digests: dict[str, str]) -> int:
     """The cursor the ledger design stored for this inbox (into every tick row)."""
     looks = observe(inbox)
@@ -116,13 +108,7 @@ def sensor_figures(instance: dg.DagsterInstance, inbox: Path, digests: dict[str,
     qualia = QualiaResource(inbox=str(inbox), max_bytes=50 * 1024 * 1024, sensor_max_files=DROP)
 
     def tick(cursor: str | None) -> dg.SensorResult:
-        with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"qualia": qualia}) as context:
-            result = inbox_sensor(context)
-        for request in result.dynamic_partitions_requests:  # stored as the daemon stores them
-            instance.add_dynamic_partitions(TRANSCRIPTS.name, request.partition_keys)
-        for event in result.asset_events:
-            instance.report_runless_asset_event(event)
-        return result
+        return stored_tick(instance, qualia, cursor)
 
     lost_s, first = timed(lambda: tick(None))
     idle_s, idle = timed(lambda: tick(first.cursor))
@@ -137,6 +123,190 @@ def sensor_figures(instance: dg.DagsterInstance, inbox: Path, digests: dict[str,
         "tick without cursor s": lost_s,
         f"tick taking {DROP} new files s": drop_s,
     }
+
+
+def intake_figures(instance: dg.DagsterInstance, inbox: Path) -> dict[str, float]:
+    """A drop of 10,000 one-hour transcripts (VTT, ~60 KB) taken tick by tick, each tick's partitions and
+    observations stored as the daemon stores them: how many ticks, the slowest, the largest cursor."""
+    from engine import build_vtt
+
+    qualia = QualiaResource(inbox=str(inbox), max_bytes=50 * 1024 * 1024)
+    cursor = stored_tick(instance, qualia, None).cursor  # the inbox before the drop, known
+    template = build_vtt(inbox.parent / "hour.vtt", 60_000).read_text(encoding="utf-8")
+    old = time.time() - 3600
+    for number in range(BIG_DROP):
+        path = inbox / "big_drop" / f"hour_{number:05d}.vtt"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f"{template}\nNOTE meeting {number}\n", encoding="utf-8")
+        os.utime(path, (old, old))  # complete when the tick first sees it
+    ticks, taken, cursor_bytes, started = [], 0, 0, time.perf_counter()
+    while taken < BIG_DROP:
+        tick_s, result = timed(lambda cursor=cursor: stored_tick(instance, qualia, cursor))
+        taken += sum(len(request.partition_keys) for request in result.dynamic_partitions_requests)
+        cursor, cursor_bytes = result.cursor, max(cursor_bytes, len(result.cursor))
+        ticks.append(tick_s)
+    return {
+        f"drop of {BIG_DROP:,}: ticks to take it": len(ticks),
+        f"drop of {BIG_DROP:,}: slowest tick s": max(ticks),
+        f"drop of {BIG_DROP:,}: largest cursor bytes": cursor_bytes,
+        f"drop of {BIG_DROP:,}: all taken s": time.perf_counter() - started,
+    }
+
+
+def stored_tick(instance: dg.DagsterInstance, qualia: QualiaResource, cursor: str | None) -> dg.SensorResult:
+    """One inbox sensor tick, its partitions and observations stored as the daemon stores them."""
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"qualia": qualia}) as context:
+        result = inbox_sensor(context)
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(TRANSCRIPTS.name, request.partition_keys)
+    for event in result.asset_events:
+        instance.report_runless_asset_event(event)
+    return result
+
+
+def dagster_figures(count: int) -> dict[str, float]:
+    """The Dagster side with ``count`` processed transcripts (16.6): definitions load, sensor ticks, the
+    processing schedule's planning, the status listing and health report, the partition status query the
+    asset page makes (through a real webserver), the bytes the daemon's idle ticks add, and the intake of a
+    drop of 10,000 files."""
+    from datetime import UTC, datetime
+
+    from qualia_pipelines.core.settings import Settings
+    from qualia_pipelines.orchestration.schedules import processing_schedule
+    from qualia_pipelines.orchestration.status import health_report
+
+    work = Path(tempfile.mkdtemp(prefix=f"qualia-dagster-{count}-"))
+    try:
+        data, home = work / "data", work / "dagster_home"
+        inbox = data / "inbox"
+        write_transcripts(inbox, count, "meeting")
+        home.mkdir()
+        shutil.copy(ROOT / "ops" / "dagster.yaml", home / "dagster.yaml")  # the instance `make ui` runs
+        environment = {**os.environ, "DAGSTER_HOME": str(home), "QUALIA_DATA_DIR": str(data)}
+        qualia = QualiaResource(inbox=str(inbox), max_bytes=50 * 1024 * 1024, outputs=str(data / "outputs"))
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            setup_s, digests = timed(lambda: register_corpus(instance, inbox, qualia))
+            figures: dict[str, float] = {"register processed transcripts s (setup)": setup_s}
+            figures["definitions load s"] = definitions_load_seconds(environment)
+            when = datetime.now(UTC)
+            with dg.build_schedule_context(instance, when, resources={"qualia": qualia}) as context:
+                figures["processing schedule planning s"], planned = timed(lambda: processing_schedule(context))
+            assert not planned, f"the schedule planned {len(planned)} runs for a processed corpus"
+            settings = Settings(data_dir=data)
+            figures["health report s"], _ = timed(lambda: health_report(settings, qualia, instance))
+            figures.update(listing_figures(instance, inbox))
+        figures.update(served_figures(work, environment))
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            figures.update(sensor_figures(instance, inbox, digests))
+            figures.update(intake_figures(instance, inbox))
+        return figures
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def register_corpus(instance: dg.DagsterInstance, inbox: Path, qualia: QualiaResource) -> dict[str, str]:
+    """Every inbox file registered and processed as the pipeline leaves it: its partition, its ``inbox_file``
+    observation, a materialization of each per-transcript asset, then one of each corpus asset (written in
+    batches, as the batching event log writes a run's events); the corpus search index file. Returns the
+    files' digests (for the ledger baseline)."""
+    from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, search_file
+    from qualia_pipelines.orchestration.schedules import per_transcript_assets
+
+    looks = observe(inbox)
+    keys = {path: partition_key(inbox, Path(path)) for path in looks}
+    instance.add_dynamic_partitions(TRANSCRIPTS.name, sorted(keys.values()))
+    digests = {path: _sha256(Path(path)) or "" for path in looks}
+    events: list[Any] = [
+        inbox_file_observation(keys[path], Path(path), Known(look, digests[path])) for path, look in looks.items()
+    ]
+    events += [
+        dg.AssetMaterialization(asset, partition=key)
+        for asset in per_transcript_assets(qualia)
+        for key in keys.values()
+    ]
+    events += [dg.AssetMaterialization(asset) for asset in CORPUS_ASSETS]
+    for start in range(0, len(events), 2000):
+        instance.event_log_storage.store_event_batch([runless_entry(event) for event in events[start : start + 2000]])
+    search_file(Path(qualia.outputs)).parent.mkdir(parents=True, exist_ok=True)
+    search_file(Path(qualia.outputs)).touch()
+    return digests
+
+
+def runless_entry(event: dg.AssetMaterialization | dg.AssetObservation) -> Any:
+    """The event log entry ``report_runless_asset_event`` stores for ``event`` (built here to store many in one
+    batch)."""
+    from dagster._core.events import AssetObservationData, DagsterEvent, DagsterEventType, StepMaterializationData
+    from dagster._core.instance.utils import RUNLESS_JOB_NAME, RUNLESS_RUN_ID
+
+    from qualia_pipelines.orchestration.dagster_private import EventLogEntry
+
+    if isinstance(event, dg.AssetMaterialization):
+        kind, payload = DagsterEventType.ASSET_MATERIALIZATION, StepMaterializationData(event)
+    else:
+        kind, payload = DagsterEventType.ASSET_OBSERVATION, AssetObservationData(event)
+    dagster_event = DagsterEvent(event_type_value=kind.value, event_specific_data=payload, job_name=RUNLESS_JOB_NAME)
+    return EventLogEntry(
+        user_message="", level=20, job_name=RUNLESS_JOB_NAME, run_id=RUNLESS_RUN_ID, error_info=None,
+        timestamp=time.time(), step_key=None, dagster_event=dagster_event,
+    )  # fmt: skip
+
+
+def definitions_load_seconds(environment: dict[str, str]) -> float:
+    """Loading the code location's definitions in a fresh process, as a code server does (imports included)."""
+    code = (
+        "import time; started = time.perf_counter(); from qualia_pipelines.definitions import defs; "
+        "defs.get_repository_def().get_all_jobs(); print(time.perf_counter() - started)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+IDLE_S = 180
+
+
+def served_figures(work: Path, environment: dict[str, str]) -> dict[str, float]:
+    """``dagster dev`` on the instance: the tick rows its daemon writes while idle for three minutes
+    (extrapolated to an hour), then the asset page's partition status query, cold and warm."""
+    from pipeline import PARTITIONS_QUERY, free_port, graphql, stop, wait
+
+    port = free_port()
+    dagster = Path(sys.executable).parent / "dagster"
+    with (work / "dagster-dev.log").open("wb") as log:
+        server = subprocess.Popen(
+            [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-m", "qualia_pipelines.definitions"],
+            cwd=work, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            wait(lambda: "data" in graphql(port, "{ version }"), 600, "the webserver")
+            ticks = work / "dagster_home" / "schedules" / "schedules.db"
+            wait(lambda: ticks.exists() and tick_rows(ticks)[0] > 0, 120, "the daemon's first tick")
+            time.sleep(30)  # the inbox sensor's first tick (no cursor yet) recognises every file
+            newest = tick_rows(ticks)[2]
+            time.sleep(IDLE_S)
+            rows, tick_bytes, _ = tick_rows(ticks, newest)
+            figures = {
+                "idle ticks per hour": rows * 3600 / IDLE_S,
+                "idle tick bytes per hour": tick_bytes * 3600 / IDLE_S,
+            }
+            for attempt in ("cold", "warm"):
+                spent, answer = timed(lambda: graphql(port, PARTITIONS_QUERY, {"key": ["transcript"]}))
+                stats = answer["data"]["assetNodeOrError"]["partitionStats"]
+                assert stats["numMaterialized"] == stats["numPartitions"], stats
+                figures[f"partition status query ({attempt}) s"] = spent
+            return figures
+        finally:
+            stop(server)
+
+
+def tick_rows(database: Path, after_id: int = 0) -> tuple[int, int, int]:
+    """The tick rows the daemon stored after row ``after_id``: how many, their bytes, and the newest id."""
+    import sqlite3
+
+    with sqlite3.connect(database) as db:
+        return db.execute(
+            "SELECT count(*), coalesce(sum(length(tick_body)), 0), coalesce(max(id), 0) FROM job_ticks WHERE id > ?",
+            (after_id,),
+        ).fetchone()
 
 
 def listing_figures(instance: dg.DagsterInstance, inbox: Path) -> dict[str, float]:
@@ -162,17 +332,24 @@ def listing_figures(instance: dg.DagsterInstance, inbox: Path) -> dict[str, floa
     }
 
 
-def read_figures(outputs: Path, count: int) -> dict[str, float]:
-    folder = outputs / "word_frequency"
-    folder.mkdir(parents=True)
-    record = json.dumps({"values": {"top_words": [{"word": "reunião", "count": 3}] * 50}})
-    stems = [f"meeting_{number:06d}" for number in range(count)]
-    for stem in stems:
-        (folder / f"{stem}.json").write_text(record, encoding="utf-8")
-    read_s, _ = timed(lambda: [QualiaIOManager._read(folder, stem) for stem in stems])
-    sample = stems[:: max(1, count // LISTING_SAMPLE)]
-    listing_s, _ = timed(lambda: [json.loads(sorted(folder.glob(f"{stem}.*"))[0].read_text()) for stem in sample])
-    return {"listing read of every record s (baseline)": listing_s * count / len(sample), "read every record s": read_s}
+def read_figures(count: int) -> dict[str, float]:
+    """Reading ``count`` stored records by name, against finding each by listing its folder (sampled)."""
+    folder = Path(tempfile.mkdtemp(prefix=f"qualia-records-{count}-")) / "word_frequency"
+    try:
+        folder.mkdir()
+        record = json.dumps({"values": {"top_words": [{"word": "reunião", "count": 3}] * 50}})
+        stems = [f"meeting_{number:06d}" for number in range(count)]
+        for stem in stems:
+            (folder / f"{stem}.json").write_text(record, encoding="utf-8")
+        read_s, _ = timed(lambda: [QualiaIOManager._read(folder, stem) for stem in stems])
+        sample = stems[:: max(1, count // LISTING_SAMPLE)]
+        listing_s, _ = timed(lambda: [json.loads(sorted(folder.glob(f"{stem}.*"))[0].read_text()) for stem in sample])
+        return {
+            "listing read of every record s (baseline)": listing_s * count / len(sample),
+            "read every record s": read_s,
+        }
+    finally:
+        shutil.rmtree(folder.parent, ignore_errors=True)
 
 
 def store_figures(count: int) -> dict[str, float]:
@@ -359,31 +536,35 @@ def outputs_per_meeting() -> tuple[float, float]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+PARTS: dict[str, Callable[[int], dict[str, float]]] = {
+    "dagster": dagster_figures,
+    "records": read_figures,
+    "store": store_figures,
+    "backup": backup_figures,
+    "search": search_figures,
+}
+
+
 def measure(count: int, only: str | None) -> dict[str, float]:
-    if only:
-        return {"store": store_figures, "backup": backup_figures, "search": search_figures}[only](count)
-    work = Path(tempfile.mkdtemp(prefix=f"qualia-scale-{count}-"))
-    try:
-        inbox = work / "inbox"
-        write_transcripts(inbox, count, "meeting")
-        with open_instance(work / "dagster_home") as instance:
-            digests = register_processed(instance, inbox)
-            figures = sensor_figures(instance, inbox, digests)
-            figures.update(listing_figures(instance, inbox))
-        figures.update(read_figures(work / "outputs", count))
-        figures.update(store_figures(count))
-        figures.update(backup_figures(count))
-        figures.update(search_figures(count))
-        return figures
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    figures: dict[str, float] = {}
+    for name, part in PARTS.items():
+        if only in (None, name):
+            figures.update(part(count))
+    return figures
+
+
+def growth_exponent(values: list[float], sizes: list[int]) -> str:
+    """How the figure grows between the smallest and the largest N (1 = linear, 0 = flat)."""
+    if len(sizes) < 2:
+        return "-"
+    return f"{math.log(max(values[-1], 1e-9) / max(values[0], 1e-9)) / math.log(sizes[-1] / sizes[0]):.2f}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="inbox sizes (default 1000 10000)")
     parser.add_argument("--big", action="store_true", help="add N = 100,000 (about 15 minutes on 2 cores)")
-    parser.add_argument("--only", choices=["store", "backup", "search"], help="measure only one part")
+    parser.add_argument("--only", choices=list(PARTS), help="measure only one part")
     parser.add_argument("--store-case", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.store_case:
@@ -399,9 +580,8 @@ def main() -> None:
     print(f"{'figure':<44}" + "".join(f"{f'N={count:,}':>14}" for count in sizes) + f"{'growth':>9}")
     for name in names:
         values = [results[count][name] for count in sizes]
-        growth = math.log(max(values[-1], 1e-9) / max(values[0], 1e-9)) / math.log(sizes[-1] / sizes[0])
         shown = "".join(f"{value:>14,.0f}" if value >= 100 else f"{value:>14.3f}" for value in values)
-        print(f"{name:<44}{shown}{growth:>9.2f}")
+        print(f"{name:<44}{shown}{growth_exponent(values, sizes):>9}")
     if args.only:
         return
     per_meeting, shared = outputs_per_meeting()
