@@ -3,14 +3,19 @@
 Run: `.venv/bin/python bench/pipeline.py [N]` (default N=300). It generates N
 distinct transcripts from the samples, then measures:
 
-(a) baseline: the engine in a plain loop over every plugin with 2 worker processes;
+(a) baseline: everything (b) builds, with the bare engine on 2 worker processes: every plugin's results
+    (a plain loop over the plugins per file), their Parquet tables and each transcript's report, then the
+    corpus (store, search index, tables, corpus page) from the stored records;
 (b) the same drop through Dagster: `dagster dev` (webserver + daemon) on
     127.0.0.1, files copied into the inbox, inbox sensor -> range runs of every
     per-transcript asset -> corpus sensor -> corpus refresh, until all are done.
 
-Targets: (b) <= 2x (a); first transcript's assets within 30 s of the drop; the
-UI's asset queries for N partitions answer in under 3 s. Everything it starts
-runs in its own process group and is stopped at the end.
+It prints (b) as a ratio of (a) and where (b)'s time went: the wait before the first run exists, the
+intake (until the last transcript run exists), a run's start-up, the seconds inside transcript runs per
+transcript (against (a)'s process-seconds per transcript) and the corpus after the last transcript run.
+Targets: (b) <= 1.3x (a) for 100 transcripts or more, <= 1.5x below; the first transcript's assets within
+10 s of the drop; the UI's asset queries for N partitions answer in under 3 s. Everything it starts runs in
+its own process group and is stopped at the end.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,15 +140,76 @@ def wait(predicate, timeout: float, what: str) -> None:
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def baseline_seconds(files: list[Path], outputs: Path) -> float:
+def baseline_seconds(files: list[Path], outputs: Path) -> dict[str, float]:
+    """(a): everything (b) builds, with the bare engine on 2 worker processes: every plugin's results, their
+    Parquet tables, each transcript's report, then the corpus (store, search index, tables, corpus page)."""
     plugin_ids = sorted(
         discover().plugins, key=lambda pid: ("document", "analyzer", "visualizer").index(discover().plugins[pid].kind)
     )
     started = time.perf_counter()
     reports = run_batch(files, plugin_ids, {}, outputs, None, workers=2)
-    elapsed = time.perf_counter() - started
     assert all(report.ok for report in reports), [r.error for r in reports if not r.ok][:3]
-    return elapsed
+    keys = [report.key for report in reports]
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        list(pool.map(partial(finish_transcript, outputs), keys, chunksize=max(1, len(keys) // 8)))
+    transcripts_s = time.perf_counter() - started
+    build_corpus(outputs, keys)
+    return {"total": time.perf_counter() - started, "transcripts": transcripts_s}
+
+
+def finish_transcript(outputs: Path, key: str) -> None:
+    """What (b) writes for a transcript beside the plugins' records: their tables as Parquet (as the IO manager
+    does), and the report."""
+    from qualia_pipelines import __version__
+    from qualia_pipelines.core.export import export_table, result_tables
+    from qualia_pipelines.core.report import report_html
+    from qualia_pipelines.core.storage import write_rendering
+
+    records = {}
+    for path in outputs.glob(f"*/{key}.json"):
+        records[path.parent.name] = record = json.loads(path.read_text(encoding="utf-8"))
+        for name, rows in result_tables(record).items():
+            export_table(rows, path.parent / "tables" / f"{key}.{name}.parquet", "parquet")
+    cloud = outputs / "wordcloud_viz" / f"{key}.png"
+    page = report_html(
+        records["teams_cleaner"],
+        records["word_frequency"],
+        records["sentiment_analyzer"],
+        cloud.read_bytes() if cloud.exists() else None,
+        __version__,
+    )
+    write_rendering(outputs / "report" / f"{key}.html", page)
+
+
+def build_corpus(outputs: Path, keys: list[str]) -> None:
+    """What (b)'s corpus refresh builds, from the stored records: the store, the search index, the tables and
+    the corpus page (the same functions the corpus assets call)."""
+    from qualia_pipelines import __version__
+    from qualia_pipelines.core.corpus import CorpusStore
+    from qualia_pipelines.core.corpus_page import corpus_page_html
+    from qualia_pipelines.core.corpus_tables import TABLE_ASSETS
+    from qualia_pipelines.core.search import SearchIndex
+    from qualia_pipelines.core.storage import write_rendering
+    from qualia_pipelines.orchestration.corpus_assets import (
+        corpus_page_file,
+        search_file,
+        searchable_meeting,
+        store_folder,
+        transcript_facts,
+    )
+    from qualia_pipelines.orchestration.resources import QualiaResource
+
+    qualia = QualiaResource(inbox=str(outputs), max_bytes=1, outputs=str(outputs))
+    store = CorpusStore(store_folder(qualia))
+    store.apply([transcript_facts(qualia, key) for key in keys], set(), 1)
+    SearchIndex(search_file(outputs)).apply([searchable_meeting(qualia, key) for key in keys], set(), 1)
+    tables = {}
+    for method, asset in TABLE_ASSETS.items():
+        tables[asset] = getattr(store, method)()
+        (outputs / asset).mkdir(exist_ok=True)
+        tables[asset].to_parquet(outputs / asset / "all.parquet")
+    page = corpus_page_html(tables["speaker_trends"], tables["word_trends"], tables["sentiment_over_time"], __version__)
+    write_rendering(corpus_page_file(outputs), page)
 
 
 def dagster_seconds(files: list[Path], work: Path) -> dict[str, float]:
@@ -186,8 +254,9 @@ def dagster_seconds(files: list[Path], work: Path) -> dict[str, float]:
         started = time.perf_counter()
         urllib.request.urlopen(f"http://127.0.0.1:{port}/assets/report", timeout=30).read()
         page_times.append(time.perf_counter() - started)
-        print_runs(graphql(port, RUNS)["data"]["runsOrError"]["results"], dropped)
-        return {"total": total, "first": first, "ui": max(page_times)}
+        runs = graphql(port, RUNS)["data"]["runsOrError"]["results"]
+        print_runs(runs, dropped)
+        return {"total": total, "first": first, "ui": max(page_times), **breakdown(runs, dropped)}
     finally:
         stop(server)
         log.close()
@@ -200,6 +269,23 @@ def stop(server: subprocess.Popen) -> None:
         server.wait(timeout=60)
     except subprocess.TimeoutExpired:
         os.killpg(server.pid, signal.SIGKILL)
+
+
+def breakdown(runs: list[dict], dropped: float) -> dict[str, float]:
+    """Where (b)'s time went, from its runs: the wait before the first run exists, the intake (until the last
+    transcript run exists), the mean start-up of a run (created to started), the seconds spent inside
+    transcript runs, and the corpus (from the last transcript run's end to the refresh's end)."""
+    processing = [run for run in runs if run["jobName"] == "process_transcripts"]
+    corpus = [run for run in runs if run["jobName"] == "refresh_corpus" and run["endTime"]]
+    created = [run["creationTime"] for run in processing]
+    last_processed = max(run["endTime"] for run in processing)
+    return {
+        "wait before the first run": min(created) - dropped,
+        "intake": max(created) - dropped,
+        "run start-up": sum(run["startTime"] - run["creationTime"] for run in processing) / len(processing),
+        "inside transcript runs": sum(run["endTime"] - run["startTime"] for run in processing),
+        "corpus": max(run["endTime"] for run in corpus) - last_processed,
+    }
 
 
 def print_runs(runs: list[dict], dropped: float) -> None:
@@ -225,16 +311,28 @@ def main() -> None:
     print(f"{count} transcripts, {sum(p.stat().st_size for p in files) / 1e6:.1f} MB")
     os.environ["QUALIA_CACHE_DIR"] = str(work / "engine_cache")  # both sides start cold
     engine = baseline_seconds(files, work / "engine_outputs")
-    row("(a) engine, 2 worker processes, every plugin", f"{engine:.1f} s", "baseline", True)
+    row("(a) engine, 2 worker processes, everything (b) builds", f"{engine['total']:.1f} s", "baseline", True)
     measured = dagster_seconds(files, work)
-    ratio = measured["total"] / engine
+    ratio = measured["total"] / engine["total"]
+    target = 1.3 if count >= 100 else 1.5
     row(
         "(b) Dagster: sensor -> assets -> reports -> corpus",
         f"{measured['total']:.1f} s = {ratio:.2f}x (a)",
-        "<= 2x",
-        ratio <= 2,
+        f"<= {target}x",
+        ratio <= target,
     )
-    row("first transcript materialized after the drop", f"{measured['first']:.1f} s", "< 30 s", measured["first"] < 30)
+    engine_per_transcript = 2 * engine["transcripts"] / count  # process-seconds: (a) keeps 2 processes busy
+    print("where (b)'s time went (s after the drop, or seconds):")
+    print(f"  wait before the first run exists    {measured['wait before the first run']:7.1f}")
+    print(f"  intake (last transcript run exists) {measured['intake']:7.1f}")
+    print(f"  run start-up (mean)                 {measured['run start-up']:7.1f}")
+    inside = measured["inside transcript runs"] / count
+    print(f"  inside transcript runs, per transcript {inside:5.3f}  ((a): {engine_per_transcript:.3f})")
+    corpus_a = engine["total"] - engine["transcripts"]
+    print(f"  corpus, after the last transcript run {measured['corpus']:5.1f}  ((a): {corpus_a:.1f})")
+    row(
+        "first transcript materialized after the drop", f"{measured['first']:.1f} s", "<= 10 s", measured["first"] <= 10
+    )
     row(f"UI asset queries, {count} partitions (slowest)", f"{measured['ui']:.2f} s", "< 3 s", measured["ui"] < 3)
     shutil.rmtree(work, ignore_errors=True)
 
