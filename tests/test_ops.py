@@ -35,10 +35,10 @@ from qualia_pipelines.orchestration.corpus_assets import report
 from qualia_pipelines.orchestration.dagster_private import ASSET_PARTITION_RANGE_END_TAG as RANGE_END
 from qualia_pipelines.orchestration.dagster_private import ASSET_PARTITION_RANGE_START_TAG as RANGE_START
 from qualia_pipelines.orchestration.jobs import backup_job
-from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files
+from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, inbox_files, partition_statuses
 from qualia_pipelines.orchestration.resources import QualiaIOManager, QualiaResource, registry_for
 from qualia_pipelines.orchestration.runs import planned_runs
-from qualia_pipelines.orchestration.schedules import processing_schedule
+from qualia_pipelines.orchestration.schedules import per_transcript_assets, processing_schedule
 from tests.conftest import SAMPLES, digest, requires_restic, schedule_tick
 
 runner = CliRunner()
@@ -358,6 +358,20 @@ def test_processing_schedule_requests_missing_and_stale_partitions(project: dict
         assert starts == ["retro_pt.txt"]
 
 
+def assert_statuses_as_dagster_reads_them(instance: dg.DagsterInstance, data: Path) -> None:
+    """``partition_statuses``, read for the keys asked, gives what Dagster's status cache gives, for every
+    per-transcript asset, and for a single key as for all of them."""
+    keys = sorted(instance.get_dynamic_partitions(TRANSCRIPTS.name))
+    seen = set()
+    for asset in per_transcript_assets(qualia_resource(data)):
+        dagster = instance.get_status_by_partition(dg.AssetKey(asset), keys, TRANSCRIPTS) or {}
+        expected = {key: status for key, status in dagster.items() if status is not None}
+        assert partition_statuses(instance, asset, keys) == expected, asset
+        assert partition_statuses(instance, asset, keys[-1:]) == {k: v for k, v in expected.items() if k == keys[-1]}
+        seen |= set(expected.values())
+    assert seen - {dg.AssetPartitionStatus.MATERIALIZED}, "only materialized partitions: nothing to compare"
+
+
 def test_processing_schedule_leaves_partitions_an_unfinished_run_will_process(project: dict[str, Path]) -> None:
     data = project["data"]
     keys = ["weekly_sync_pt.vtt", "planning_en.docx"]
@@ -367,6 +381,7 @@ def test_processing_schedule_leaves_partitions_an_unfinished_run_will_process(pr
         instance.create_run_for_job(  # a run the sensor requested, not finished yet (queued, starting or running)
             process, status=dg.DagsterRunStatus.NOT_STARTED, tags={"dagster/partition": "weekly_sync_pt.vtt"}
         )
+        assert_statuses_as_dagster_reads_them(instance, data)
         requests = schedule_tick(
             processing_schedule,
             instance=instance,
@@ -420,6 +435,8 @@ def test_a_broken_file_fails_once_until_it_changes_or_a_retry_is_asked(project: 
     broken.write_bytes(b"\x89PNG\r\n\x1a\n")
     first = runner.invoke(app, ["run"])
     assert first.exit_code == 1 and "photo.vtt" in first.stderr
+    with dg.DagsterInstance.get() as instance:
+        assert_statuses_as_dagster_reads_them(instance, data)
     words = runner.invoke(app, ["corpus", "distinctive_words", "--transcript", "retro_pt.txt", "--json"])
     assert words.exit_code == 0 and [row["rank"] for row in json.loads(words.stdout)] == list(range(1, 11))
     counted = runner.invoke(app, ["corpus", "--sql", "SELECT count(*) AS n FROM transcripts", "--json"])

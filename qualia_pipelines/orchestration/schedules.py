@@ -62,13 +62,12 @@ def pending_partitions(
     ``retry_failed`` is asked for: running it again would fail again, and alert again, every hour. Those
     that a queued or running run (the daemon's, the API's) will already process are left to it. A few
     queries per asset whatever the number of partitions; only files observed since they were last tried
-    are looked at one by one.
+    are looked at one by one, and only the pending ones' statuses are read.
     """
     complete = set(ordered)
     for asset in per_transcript_assets(qualia):
         complete &= instance.get_materialized_partitions(dg.AssetKey(asset))
     pending = set(ordered) - complete
-    statuses = {asset: partition_statuses(instance, asset, ordered) for asset in per_transcript_assets(qualia)}
     observed = instance.get_latest_storage_id_by_partition(
         dg.AssetKey(INBOX_FILE_ASSET), dg.DagsterEventType.ASSET_OBSERVATION
     )
@@ -77,6 +76,7 @@ def pending_partitions(
     )
     seen_since = [key for key in complete if key in observed and key in parsed and observed[key] > parsed[key]]
     pending |= {key for key in seen_since if _changed_since(instance, key, parsed[key])}
+    statuses = {asset: partition_statuses(instance, asset, sorted(pending)) for asset in per_transcript_assets(qualia)}
     if not retry_failed:
         pending -= failed_as_they_are(instance, statuses, pending, observed)
     in_progress = {
