@@ -6,8 +6,10 @@ from pathlib import Path
 import dagster as dg
 from dagster import AssetPartitionStatus
 
+from qualia_pipelines.core.contract import TRANSCRIPT_KEY
+from qualia_pipelines.core.resolver import direct_dependencies
 from qualia_pipelines.orchestration.assets import TRANSCRIPT_ASSET
-from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, REPORT_ASSET
+from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, REPORT_ASSET, report
 from qualia_pipelines.orchestration.dagster_private import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -53,6 +55,19 @@ def per_transcript_assets(qualia: QualiaResource) -> list[str]:
     return [TRANSCRIPT_ASSET, *qualia.registry().plugins, REPORT_ASSET]
 
 
+def last_assets(qualia: QualiaResource) -> list[str]:
+    """The per-transcript assets no other one reads (the report, visuals no report shows). A transcript that
+    has a materialization of each has one of every per-transcript asset, since each was read to make them:
+    so completeness is read from three assets, not eight (each a query over every partition)."""
+    registry = qualia.registry()
+    read = {key.to_user_string() for key in report.dependency_keys}
+    for plugin in registry.plugins.values():
+        read.update(direct_dependencies(registry, plugin))
+        if TRANSCRIPT_KEY in plugin.requires:
+            read.add(TRANSCRIPT_ASSET)
+    return [asset for asset in per_transcript_assets(qualia) if asset not in read]
+
+
 def pending_partitions(
     instance: dg.DagsterInstance, qualia: QualiaResource, ordered: list[str], retry_failed: bool = False
 ) -> set[str]:
@@ -65,7 +80,7 @@ def pending_partitions(
     are looked at one by one, and only the pending ones' statuses are read.
     """
     complete = set(ordered)
-    for asset in per_transcript_assets(qualia):
+    for asset in last_assets(qualia):
         complete &= instance.get_materialized_partitions(dg.AssetKey(asset))
     pending = set(ordered) - complete
     observed = instance.get_latest_storage_id_by_partition(
