@@ -210,6 +210,7 @@ def register_corpus(instance: dg.DagsterInstance, inbox: Path, qualia: QualiaRes
     batches, as the batching event log writes a run's events); the corpus search index file. Returns the
     files' digests (for the ledger baseline)."""
     from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, search_file
+    from qualia_pipelines.orchestration.dagster_private import runless_entry
     from qualia_pipelines.orchestration.schedules import per_transcript_assets
 
     looks = observe(inbox)
@@ -225,30 +226,14 @@ def register_corpus(instance: dg.DagsterInstance, inbox: Path, qualia: QualiaRes
         for key in keys.values()
     ]
     events += [dg.AssetMaterialization(asset) for asset in CORPUS_ASSETS]
+    now = time.time()
     for start in range(0, len(events), 2000):
-        instance.event_log_storage.store_event_batch([runless_entry(event) for event in events[start : start + 2000]])
+        instance.event_log_storage.store_event_batch(
+            [runless_entry(event, now) for event in events[start : start + 2000]]
+        )
     search_file(Path(qualia.outputs)).parent.mkdir(parents=True, exist_ok=True)
     search_file(Path(qualia.outputs)).touch()
     return digests
-
-
-def runless_entry(event: dg.AssetMaterialization | dg.AssetObservation) -> Any:
-    """The event log entry ``report_runless_asset_event`` stores for ``event`` (built here to store many in one
-    batch)."""
-    from dagster._core.events import AssetObservationData, DagsterEvent, DagsterEventType, StepMaterializationData
-    from dagster._core.instance.utils import RUNLESS_JOB_NAME, RUNLESS_RUN_ID
-
-    from qualia_pipelines.orchestration.dagster_private import EventLogEntry
-
-    if isinstance(event, dg.AssetMaterialization):
-        kind, payload = DagsterEventType.ASSET_MATERIALIZATION, StepMaterializationData(event)
-    else:
-        kind, payload = DagsterEventType.ASSET_OBSERVATION, AssetObservationData(event)
-    dagster_event = DagsterEvent(event_type_value=kind.value, event_specific_data=payload, job_name=RUNLESS_JOB_NAME)
-    return EventLogEntry(
-        user_message="", level=20, job_name=RUNLESS_JOB_NAME, run_id=RUNLESS_RUN_ID, error_info=None,
-        timestamp=time.time(), step_key=None, dagster_event=dagster_event,
-    )  # fmt: skip
 
 
 def definitions_load_seconds(environment: dict[str, str]) -> float:

@@ -159,3 +159,36 @@ def test_only_sqlite_storage_is_replaced(postgres_home: Path, monkeypatch: pytes
         assert isinstance(instance, QualiaInstance)
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
         materialize_range(instance)
+
+
+def test_runless_entries_store_what_reporting_stores(tmp_path: Path) -> None:
+    """``runless_entry`` (bench/scale.py stores a corpus in batches with it) gives the records that
+    ``report_runless_asset_event`` gives: same run, event type, asset, partition, tags and metadata."""
+    from qualia_pipelines.orchestration.dagster_private import runless_entry
+
+    events = [
+        dg.AssetObservation("inbox_file", partition="a.txt", tags={"dagster/data_version": "abc"}, metadata={"n": 1}),
+        dg.AssetMaterialization("report", partition="a.txt", metadata={"bytes": 3}),
+    ]
+
+    def stored(instance: dg.DagsterInstance) -> list[tuple[Any, ...]]:
+        found = [
+            *instance.fetch_observations(dg.AssetKey("inbox_file"), limit=5).records,
+            *instance.fetch_materializations(dg.AssetKey("report"), limit=5).records,
+        ]
+        return [
+            (
+                r.run_id,
+                r.event_log_entry.dagster_event_type,
+                r.asset_key,
+                r.partition_key,
+                r.event_log_entry.dagster_event.event_specific_data,
+            )
+            for r in found
+        ]
+
+    with open_instance(tmp_path / "reported") as reported, open_instance(tmp_path / "batched") as batched:
+        for event in events:
+            reported.report_runless_asset_event(event)
+        batched.event_log_storage.store_event_batch([runless_entry(event, 1.0) for event in events])
+        assert stored(batched) == stored(reported) and len(stored(batched)) == 2

@@ -27,6 +27,9 @@ Each name, why Qualia needs it, and the tests that break first if it moves:
   ``code_location_job_origin``/``module_job_origin``: `qualia run` and the API execute runs in their own process
   as runs of the ``qualia`` code location, with the origins the webserver's workspace gives the daemon's runs
   (runs.py; test_ops::test_a_broken_file_fails_once_until_it_changes_or_a_retry_is_asked).
+- ``runless_entry`` (``DagsterEvent``, ``StepMaterializationData``, ``AssetObservationData``, ``RUNLESS_*``):
+  the entry ``report_runless_asset_event`` stores, built so that bench/scale.py can store a processed corpus
+  of 100,000 transcripts in batches (test_instance::test_runless_entries_store_what_reporting_stores).
 - ``DefsStateStorage``, in tests/conftest.py only: asserts that no instance or sensor context is left open
   between tests.
 - ``CachingStaleStatusResolver``, ``StaleStatus``, ``LoadingContextForTest``, in tests/test_orchestration.py
@@ -36,6 +39,7 @@ Each name, why Qualia needs it, and the tests that break first if it moves:
 import sys
 from pathlib import Path
 
+from dagster import AssetMaterialization, AssetObservation
 from dagster._core.code_pointer import ModuleCodePointer
 from dagster._core.definitions.data_version import (
     CODE_VERSION_TAG,
@@ -45,11 +49,19 @@ from dagster._core.definitions.data_version import (
 from dagster._core.definitions.data_version import get_input_data_version_tag as input_data_version_tag
 from dagster._core.definitions.data_version import get_input_event_pointer_tag as input_event_pointer_tag
 from dagster._core.definitions.job_base import InMemoryJob
-from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS
+from dagster._core.events import (
+    ASSET_CHECK_EVENTS,
+    ASSET_EVENTS,
+    AssetObservationData,
+    DagsterEvent,
+    DagsterEventType,
+    StepMaterializationData,
+)
 from dagster._core.events.log import EventLogEntry
 from dagster._core.execution.api import execute_run
 from dagster._core.execution.job_execution_result import JobExecutionResult
 from dagster._core.instance.ref import InstanceRef
+from dagster._core.instance.utils import RUNLESS_JOB_NAME, RUNLESS_RUN_ID
 from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
 from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
@@ -88,6 +100,25 @@ def module_job_origin(job_name: str) -> JobPythonOrigin:
     return JobPythonOrigin(job_name, RepositoryPythonOrigin(sys.executable, pointer))
 
 
+def runless_entry(event: AssetMaterialization | AssetObservation, timestamp: float) -> EventLogEntry:
+    """The event log entry ``report_runless_asset_event`` stores for ``event``, to store many in one batch."""
+    if isinstance(event, AssetMaterialization):
+        kind, payload = DagsterEventType.ASSET_MATERIALIZATION, StepMaterializationData(event)
+    else:
+        kind, payload = DagsterEventType.ASSET_OBSERVATION, AssetObservationData(event)
+    dagster_event = DagsterEvent(event_type_value=kind.value, event_specific_data=payload, job_name=RUNLESS_JOB_NAME)
+    return EventLogEntry(
+        user_message="",
+        level=20,  # logging.INFO, as reported events are
+        job_name=RUNLESS_JOB_NAME,
+        run_id=RUNLESS_RUN_ID,
+        error_info=None,
+        timestamp=timestamp,
+        step_key=None,
+        dagster_event=dagster_event,
+    )
+
+
 __all__ = [
     "ASSET_CHECK_EVENTS",
     "ASSET_EVENTS",
@@ -111,4 +142,5 @@ __all__ = [
     "input_data_version_tag",
     "input_event_pointer_tag",
     "module_job_origin",
+    "runless_entry",
 ]
