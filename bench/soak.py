@@ -116,7 +116,12 @@ def main() -> None:
                 first = {role: resident_bytes(pid) for role, pid in processes.items()}
                 database_start = folder_bytes(home)
                 warm = time.monotonic()
-            print(f"minute {minute + 1}: {materialized_count(port, 'report')} reports", file=sys.stderr, flush=True)
+            memory = ", ".join(f"{role} {(resident_bytes(pid) or 0) / 1e6:.0f} MB" for role, pid in processes.items())
+            print(
+                f"minute {minute + 1}: {materialized_count(port, 'report')} reports; {memory}",
+                file=sys.stderr,
+                flush=True,
+            )
             time.sleep(max(0.0, started + 60 * (minute + 1) - time.monotonic()))
         wait(lambda: materialized_count(port, "report") >= len(pool), 900, "every report")
         time.sleep(90)  # the corpus refresh after the last drop
