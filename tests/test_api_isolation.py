@@ -142,7 +142,7 @@ def test_an_upload_is_read_in_an_engine_under_the_work_limit(tmp_path: Path) -> 
     environment = {"QUALIA_RATE_LIMIT_PER_MINUTE": "0", "QUALIA_WORK_TIMEOUT_S": "1"}
     with qualia_serve(tmp_path, "--workers", "2", env=environment) as port:
         body = multipart_file("long.txt", turns.encode())
-        # a meeting's worth of text: its language shows in its stop words, so no engine loads the langid model
+        # engines load the language model at their start, so a first small upload is read well within 1 s
         small = multipart_file("short.txt", SAMPLES["txt_pt"].read_bytes())
         for _ in range(2):
             assert post(port, "/transcripts", small, MULTIPART)[0] == 202

@@ -28,6 +28,7 @@ from qualia_pipelines.core.pipeline_config import Step, checked_steps
 from qualia_pipelines.core.readers import transcript_from_bytes, transcript_from_text
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.core.storage import to_jsonable
+from qualia_pipelines.core.text import load_language_models
 from qualia_pipelines.core.workers import WorkerGoneError, WorkerLostError, WorkerProcess, WorkerTimeoutError
 
 T = TypeVar("T")
@@ -259,5 +260,6 @@ def engines_for(settings: Settings, engine: Engine, processes: int) -> Engines:
 
 
 def _engine_of(settings: Settings) -> Engine:
-    """An engine process's state, built once at its start."""
+    """An engine process's state, built once at its start, language models included."""
+    load_language_models()
     return Engine.from_settings(settings, use_cache=settings.api_result_cache)

@@ -140,6 +140,13 @@ def detect_language(text: str) -> str:
     return _model_language(sample) or (best if best_score > 0 else UNDETERMINED)
 
 
+def load_language_models() -> None:
+    """Load what language detection reads (the model, ~0.4 s; the stop-word lists) now: a long-lived process
+    (an API engine) then answers its first request as fast as the next, within a short work limit."""
+    _identifier()
+    _distinctive_stop_words()
+
+
 def _other_language(sample: str, counts: Counter[str]) -> str | None:
     """A language other than pt/en/es that the model is sure of, for text long enough to be sure.
 
