@@ -37,29 +37,7 @@ def test_no_generated_input_causes_a_server_error(tmp_path: Path) -> None:
         key = uploaded_key(client)
         for operation in operations:
             real = {"plugin_id": plugin_ids(plugins, operation.path), "key": [key]}
-
-            @given(case=operation.as_strategy(), data=st.data())
-            @settings(
-                max_examples=EXAMPLES_PER_OPERATION,
-                deadline=None,
-                database=None,
-                derandomize=True,  # the same examples on every run: CI results that do not depend on luck
-                suppress_health_check=list(HealthCheck),
-            )
-            def no_server_error(case: schemathesis.Case, data: st.DataObject) -> None:
-                for name in case.path_parameters or {}:
-                    if name in real and data.draw(st.booleans(), label=f"real {name}"):
-                        case.path_parameters[name] = data.draw(st.sampled_from(real[name]), label=name)
-                if isinstance(case.body, dict) and "text" in case.body and data.draw(st.booleans(), label="real text"):
-                    case.body["text"] = meeting
-                    case.body["parameters"] = data.draw(st.sampled_from([{}, case.body.get("parameters", {})]))
-                response = case.call()
-                where = f"{case.method} {operation.path}"
-                answered.setdefault(where, Counter())[response.status_code // 100] += 1
-                assert response.status_code < 500, f"{where}: {response.status_code} {response.text}"
-                assert response.headers.get("content-type", [""])[0].startswith(JSON_OR_FILE), where
-
-            no_server_error()
+            fuzz(operation, real, meeting, answered)
     valid = {where for where, classes in answered.items() if classes[2]}
     invalid = {where for where, classes in answered.items() if classes[4]}
     # valid and invalid inputs reached the handlers that take parameters, bodies and uploads
@@ -71,6 +49,35 @@ def test_no_generated_input_causes_a_server_error(tmp_path: Path) -> None:
     ):
         assert where in valid and where in invalid, (where, answered[where])
     assert len(valid) >= 8 and len(invalid) >= 12, answered
+
+
+def fuzz(
+    operation: schemathesis.APIOperation, real: dict[str, list[str]], meeting: str, answered: dict[str, Counter[int]]
+) -> None:
+    """Call ``operation`` with generated cases, real path values and text half the time; count the answers."""
+
+    @given(case=operation.as_strategy(), data=st.data())
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        database=None,
+        derandomize=True,  # the same examples on every run: CI results that do not depend on luck
+        suppress_health_check=list(HealthCheck),
+    )
+    def no_server_error(case: schemathesis.Case, data: st.DataObject) -> None:
+        for name in case.path_parameters or {}:
+            if name in real and data.draw(st.booleans(), label=f"real {name}"):
+                case.path_parameters[name] = data.draw(st.sampled_from(real[name]), label=name)
+        if isinstance(case.body, dict) and "text" in case.body and data.draw(st.booleans(), label="real text"):
+            case.body["text"] = meeting
+            case.body["parameters"] = data.draw(st.sampled_from([{}, case.body.get("parameters", {})]))
+        response = case.call()
+        where = f"{case.method} {operation.path}"
+        answered.setdefault(where, Counter())[response.status_code // 100] += 1
+        assert response.status_code < 500, f"{where}: {response.status_code} {response.text}"
+        assert response.headers.get("content-type", [""])[0].startswith(JSON_OR_FILE), where
+
+    no_server_error()
 
 
 def plugin_ids(plugins: list[dict], path: str) -> list[str]:
