@@ -2,6 +2,7 @@
 
 import multiprocessing
 import shutil
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,16 +29,30 @@ def letters(context: dg.AssetExecutionContext) -> dg.Output:
     return dg.Output({key: key.upper() for key in context.partition_keys}, metadata={"count": 4})
 
 
+with warnings.catch_warnings():  # partitioned checks are a preview in Dagster 1.13
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+    PER_LETTER = dg.AssetCheckSpec("per_letter", asset="doubled", partitions_def=LETTERS)
+
+
 @dg.asset(
     partitions_def=LETTERS,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[letters],
-    check_specs=[dg.AssetCheckSpec("not_empty", asset="doubled")],
+    check_specs=[dg.AssetCheckSpec("not_empty", asset="doubled"), PER_LETTER],
 )
 def doubled(context: dg.AssetExecutionContext) -> Any:
+    """As Qualia's plugin assets report a range: the output, then each partition's materialization (its own data
+    version) and check evaluation, each reported on its own."""
     yield dg.AssetObservation(asset_key="doubled", metadata={"seen": len(context.partition_keys)})
     yield dg.Output({key: key * 2 for key in context.partition_keys}, metadata={"length": 2})
+    for key in context.partition_keys:
+        yield dg.AssetMaterialization(asset_key="doubled", partition=key, tags={"letter": key})
+    for key in context.partition_keys:
+        yield dg.AssetCheckEvaluation(
+            asset_key=dg.AssetKey("doubled"), check_name="per_letter", passed=key != "c", partition=key
+        )
     yield dg.AssetCheckResult(check_name="not_empty", passed=True)
+    yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(PER_LETTER.key))
 
 
 def what_was_recorded(instance: dg.DagsterInstance, run_id: str) -> dict[str, Any]:
@@ -70,6 +85,8 @@ def what_was_recorded(instance: dg.DagsterInstance, run_id: str) -> dict[str, An
         dg.AssetCheckKey(dg.AssetKey("doubled"), "not_empty"), limit=10
     )
     recorded["checks"] = [(record.status.value, record.run_id == run_id) for record in history]
+    per_letter = instance.event_log_storage.get_asset_check_execution_history(PER_LETTER.key, limit=10)
+    recorded["per_letter"] = sorted((r.partition, r.status.value, r.run_id == run_id) for r in per_letter)
     return recorded
 
 
@@ -84,12 +101,12 @@ def materialize_range(instance: dg.DagsterInstance) -> dict[str, Any]:
 def test_batched_writes_record_what_the_stock_sqlite_storage_records(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    batches: list[int] = []
+    batches: list[Counter[Any]] = []
     store_batch = BatchingSqliteEventLogStorage.store_event_batch
 
     def counting(storage: BatchingSqliteEventLogStorage, events: Sequence[Any]) -> None:
         if qualia_instance._batchable(events):
-            batches.append(len(events))
+            batches.append(Counter(event.dagster_event_type for event in events))
         store_batch(storage, events)
 
     monkeypatch.setattr(BatchingSqliteEventLogStorage, "store_event_batch", counting)
@@ -107,7 +124,10 @@ def test_batched_writes_record_what_the_stock_sqlite_storage_records(
     assert expected["letters"]["materialized"] == {"a", "b", "c", "d"}
     assert expected["doubled"]["planned"] == ["a", "b", "c", "d"]
     assert expected["checks"] == [("SUCCEEDED", True)]
-    assert batches and max(batches) >= 8, batches  # planned events of the run, each step's materializations
+    assert expected["per_letter"] == [(key, "FAILED" if key == "c" else "SUCCEEDED", True) for key in "abcd"]
+    assert max(sum(batch.values()) for batch in batches) >= 8, batches  # the run's planned events
+    # the step's materializations and check evaluations reported one by one were stored as one batch
+    assert {dg.DagsterEventType.ASSET_MATERIALIZATION: 4, dg.DagsterEventType.ASSET_CHECK_EVALUATION: 4} in batches
     assert (tmp_path / "history" / "runs" / "index.db").exists()  # Dagster's own place: the stock class reopens it
 
 

@@ -19,6 +19,8 @@ Each name, why Qualia needs it, and the tests that break first if it moves:
   transcripts, launched and read back (test_orchestration, test_ops).
 - ``ASSET_EVENTS``, ``ASSET_CHECK_EVENTS``, ``EventLogEntry``: which events the batching event log writes
   in one transaction (test_instance).
+- ``DagsterEventBatchMetadata``: the batch a step's deferred asset events are handed over in, as Dagster
+  hands over a step's output materializations (instance.py; test_instance).
 - ``SqliteEventLogStorage``, ``DagsterSqliteStorage``, ``db_result``: the batching SQLite storage subclasses
   them (instance.py; test_instance, test_deployment).
 - ``InstanceRef``, ``ConfigurableClassData``: the instance class that selects that storage from
@@ -54,6 +56,7 @@ from dagster._core.events import (
     ASSET_EVENTS,
     AssetObservationData,
     DagsterEvent,
+    DagsterEventBatchMetadata,
     DagsterEventType,
     StepMaterializationData,
 )
@@ -130,6 +133,7 @@ __all__ = [
     "DATA_VERSION_TAG",
     "NOT_FINISHED_STATUSES",
     "ConfigurableClassData",
+    "DagsterEventBatchMetadata",
     "DagsterSqliteStorage",
     "EventLogEntry",
     "InMemoryJob",
