@@ -182,13 +182,18 @@ def test_only_sqlite_storage_is_replaced(postgres_home: Path, monkeypatch: pytes
 
 
 def test_runless_entries_store_what_reporting_stores(tmp_path: Path) -> None:
-    """``runless_entry`` (bench/scale.py stores a corpus in batches with it) gives the records that
-    ``report_runless_asset_event`` gives: same run, event type, asset, partition, tags and metadata."""
+    """``runless_entry`` (bench/scale.py stores a corpus in batches with it, `qualia run` and the API their
+    inbox observations) gives the records that ``report_runless_asset_event`` gives: same run, event type,
+    asset, partition, tags and metadata."""
     from qualia_pipelines.orchestration.dagster_private import runless_entry
 
     events = [
         dg.AssetObservation("inbox_file", partition="a.txt", tags={"dagster/data_version": "abc"}, metadata={"n": 1}),
         dg.AssetMaterialization("report", partition="a.txt", metadata={"bytes": 3}),
+    ]
+    observations = [
+        dg.AssetObservation("inbox_file", partition=f"{n}.txt", tags={"dagster/data_version": str(n)})
+        for n in range(qualia_instance.EVENT_BATCH_SIZE + 5)
     ]
 
     def stored(instance: dg.DagsterInstance) -> list[tuple[Any, ...]]:
@@ -212,3 +217,9 @@ def test_runless_entries_store_what_reporting_stores(tmp_path: Path) -> None:
             reported.report_runless_asset_event(event)
         batched.event_log_storage.store_event_batch([runless_entry(event, 1.0) for event in events])
         assert stored(batched) == stored(reported) and len(stored(batched)) == 2
+        qualia_instance.report_runless_events(batched, observations)  # two batches
+        records = batched.fetch_observations(dg.AssetKey("inbox_file"), limit=1000).records
+        assert {r.partition_key: r.asset_observation.tags["dagster/data_version"] for r in records} == {
+            "a.txt": "abc",
+            **{event.partition: event.tags["dagster/data_version"] for event in observations},
+        }

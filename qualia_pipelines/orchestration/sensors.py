@@ -24,6 +24,7 @@ from qualia_pipelines.orchestration.dagster_private import (
     DATA_VERSION_TAG,
     NOT_FINISHED_STATUSES,
 )
+from qualia_pipelines.orchestration.instance import report_runless_events
 from qualia_pipelines.orchestration.jobs import BACKUP_JOB_NAME, launched_by, process_transcripts, refresh_corpus
 from qualia_pipelines.orchestration.partitions import (
     FIRST_RANGE_SIZE,
@@ -321,6 +322,7 @@ def record_arrivals(
     recorded = recorded_files(instance, set(files))
     arrived: dict[str, str] = {}
     unreadable: set[str] = set()
+    observations = []
     for key, path in files.items():
         try:
             stat = path.stat()
@@ -333,9 +335,10 @@ def record_arrivals(
         known = recorded.get(key)
         if known is None or known.digest != digest:
             arrived[key] = digest
-            instance.report_runless_asset_event(inbox_file_observation(key, path, Known(look, digest)))
+            observations.append(inbox_file_observation(key, path, Known(look, digest)))
         if not _readable(path, qualia):
             unreadable.add(key)
+    report_runless_events(instance, observations)
     return arrived, unreadable
 
 
