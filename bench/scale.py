@@ -154,13 +154,11 @@ def intake_figures(instance: dg.DagsterInstance, inbox: Path) -> dict[str, float
 
 
 def stored_tick(instance: dg.DagsterInstance, qualia: QualiaResource, cursor: str | None) -> dg.SensorResult:
-    """One inbox sensor tick, its partitions and observations stored as the daemon stores them."""
+    """One inbox sensor tick (which stores its observations), its partitions added as the daemon adds them."""
     with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"qualia": qualia}) as context:
         result = inbox_sensor(context)
     for request in result.dynamic_partitions_requests:
         instance.add_dynamic_partitions(TRANSCRIPTS.name, request.partition_keys)
-    for event in result.asset_events:
-        instance.report_runless_asset_event(event)
     return result
 
 

@@ -31,7 +31,13 @@ from qualia_pipelines.orchestration.checks import corpus_check_result, report_ch
 from qualia_pipelines.orchestration.instance import INSTANCE_CLASS
 from qualia_pipelines.orchestration.jobs import process_transcripts
 from qualia_pipelines.orchestration.lineage import record_version
-from qualia_pipelines.orchestration.partitions import TRANSCRIPTS, contiguous_ranges, inbox_files, inbox_paths
+from qualia_pipelines.orchestration.partitions import (
+    INBOX_FILE_ASSET,
+    TRANSCRIPTS,
+    contiguous_ranges,
+    inbox_files,
+    inbox_paths,
+)
 from qualia_pipelines.orchestration.resources import AlertsResource, QualiaIOManager, QualiaResource, registry_for
 from qualia_pipelines.orchestration.sensors import (
     circuit_breaker_sensor,
@@ -434,12 +440,23 @@ def daemon_tick(instance: dg.DagsterInstance, inbox: Path, cursor: str | None) -
 
 
 def stored(instance: dg.DagsterInstance, result: dg.SensorResult) -> dg.SensorResult:
-    """The tick's partitions and observations stored, as the daemon stores them before the next tick."""
+    """The tick's partitions added, as the daemon adds them before the next tick (the tick stores its
+    observations itself)."""
     for request in result.dynamic_partitions_requests:
         instance.add_dynamic_partitions(TRANSCRIPTS.name, request.partition_keys)
-    for event in result.asset_events:
-        instance.report_runless_asset_event(event)
     return result
+
+
+def last_observation_id(instance: dg.DagsterInstance) -> int:
+    records = instance.fetch_observations(dg.AssetKey(INBOX_FILE_ASSET), limit=1, ascending=False).records
+    return records[0].storage_id if records else 0
+
+
+def observed_since(instance: dg.DagsterInstance, storage_id: int) -> list[dg.AssetObservation]:
+    """The ``inbox_file`` observations stored after ``storage_id``: what the ticks since then recorded."""
+    selection = dg.AssetRecordsFilter(asset_key=dg.AssetKey(INBOX_FILE_ASSET), after_storage_id=storage_id)
+    records = instance.fetch_observations(selection, limit=10_000, ascending=True).records
+    return [record.asset_observation for record in records if record.asset_observation]
 
 
 def test_inbox_sensor_takes_a_bounded_number_of_new_files_per_tick(instance: dg.DagsterInstance, inbox: Path) -> None:
@@ -519,12 +536,13 @@ def test_inbox_sensor_new_changed_growing_and_unreadable_files(instance: dg.Dags
     just_written(inbox)
     first = daemon_tick(instance, inbox, None)
     assert not first.run_requests  # first look at files written just now: they may still be growing
+    mark = last_observation_id(instance)
     second = daemon_tick(instance, inbox, first.cursor)
     keys = ["customer_interview_en.vtt", "planning_en.docx", "retro_pt.txt", "weekly_sync_pt.vtt"]
     assert second.dynamic_partitions_requests[0].partition_keys == keys
     [batch] = second.run_requests  # one run for the whole drop
     assert batch.tags["qualia/launched_by"] == "sensor"
-    versions = {event.partition: event.tags["dagster/data_version"] for event in second.asset_events}
+    versions = {event.partition: event.tags["dagster/data_version"] for event in observed_since(instance, mark)}
     assert versions["retro_pt.txt"] == digest(inbox / "retro_pt.txt")  # the file's hash is its data version
     assert (batch.tags[RANGE_START], batch.tags[RANGE_END]) == ("customer_interview_en.vtt", "weekly_sync_pt.vtt")
     quiet = daemon_tick(instance, inbox, second.cursor)
@@ -545,9 +563,10 @@ def test_inbox_sensor_new_changed_growing_and_unreadable_files(instance: dg.Dags
     changed.write_text(changed.read_text() + "[00:01:20] Marina Lopes: Mais uma coisa importante.\n")
     os.utime(changed, ns=(time.time_ns(), time.time_ns() + 5_000_000))
     look = daemon_tick(instance, inbox, settled.cursor)
+    mark = last_observation_id(instance)
     rerun = daemon_tick(instance, inbox, look.cursor)
     assert [r.partition_key for r in rerun.run_requests] == ["retro_pt.txt"]
-    assert rerun.asset_events[0].tags["dagster/data_version"] == digest(changed)
+    assert observed_since(instance, mark)[0].tags["dagster/data_version"] == digest(changed)
     assert not rerun.dynamic_partitions_requests  # a changed file keeps its partition
 
     (inbox / "photo.vtt").write_bytes(b"\x89PNG\r\n\x1a\n")
@@ -580,11 +599,13 @@ def test_inbox_sensor_state_stays_small_and_changes_are_still_seen(
         old = time.time() - 60
         for path in inbox.iterdir():
             os.utime(path, (old, old))  # settled at the first look
+        mark = last_observation_id(instance)
         taken = stored(
             instance, sensor_tick(inbox_sensor, instance=instance, cursor=cursor, resources={"qualia": qualia})
         )
         assert len(taken.dynamic_partitions_requests[0].partition_keys) == count - (50 if count == 500 else 0)
-        assert len(taken.asset_events) == count  # the 50 touched again: their look recorded, same data version
+        # the 50 touched again: their look recorded, same data version
+        assert len(observed_since(instance, mark)) == count
         cursor = taken.cursor
         sizes.append(len(cursor))
         idle = sensor_tick(inbox_sensor, instance=instance, cursor=cursor, resources={"qualia": qualia})
@@ -596,9 +617,10 @@ def test_inbox_sensor_state_stays_small_and_changes_are_still_seen(
     before = edited.stat()
     edited.write_bytes(text.replace(b"a", b"o", 1) + b"7")  # same size, then the old mtime put back
     os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+    mark = last_observation_id(instance)
     seen = stored(instance, sensor_tick(inbox_sensor, instance=instance, cursor=cursor, resources={"qualia": qualia}))
     assert [request.partition_key for request in seen.run_requests] == ["meeting_0007_50.txt"]
-    assert seen.asset_events[0].tags["dagster/data_version"] == digest(edited)
+    assert observed_since(instance, mark)[0].tags["dagster/data_version"] == digest(edited)
 
     copied = inbox / "archived_meeting.txt"  # copied in with its old times kept (cp -p): a fresh ctime all the same
     shutil.copy2(SAMPLES["txt_pt"], copied)
@@ -615,9 +637,10 @@ def test_inbox_sensor_without_its_cursor_recognises_what_the_instance_recorded(
     old = time.time() - 60
     for path in inbox.iterdir():
         os.utime(path, (old, old))
-    first = daemon_tick(instance, inbox, None)
-    assert len(first.asset_events) == 4
-    metadata = first.asset_events[0].metadata
+    daemon_tick(instance, inbox, None)
+    observed = observed_since(instance, 0)
+    assert len(observed) == 4
+    metadata = observed[0].metadata
     assert metadata["path"].value == str(inbox / "customer_interview_en.vtt")
     assert metadata["size_bytes"].value == (inbox / "customer_interview_en.vtt").stat().st_size
     for cursor in (None, json.dumps({"seen": {}, "hashes": {}, "hashed_at": {}, "waiting": 0})):
@@ -631,10 +654,25 @@ def test_inbox_sensor_without_its_cursor_recognises_what_the_instance_recorded(
     instance.report_runless_asset_event(
         dg.AssetObservation("inbox_file", partition="older_qualia.txt", tags={"dagster/data_version": digest(older)})
     )
+    mark = last_observation_id(instance)
     read = daemon_tick(instance, inbox, None)
     assert not read.run_requests  # read once, the same content: its look recorded, nothing run
-    assert [event.partition for event in read.asset_events] == ["older_qualia.txt"]
+    assert [event.partition for event in observed_since(instance, mark)] == ["older_qualia.txt"]
     assert "5 already taken" in daemon_tick(instance, inbox, None).skip_reason.skip_message
+
+
+def test_a_tick_lost_after_recording_its_files_takes_them_again(instance: dg.DagsterInstance, inbox: Path) -> None:
+    """A tick stores its files' observations itself; if its partitions and runs are never applied (the daemon
+    stopped in between), the next tick takes the same files again rather than calling them taken."""
+    old = time.time() - 60
+    for path in inbox.iterdir():
+        os.utime(path, (old, old))
+    lost = inbox_tick(instance, inbox, None)
+    assert len(observed_since(instance, 0)) == 4 and not instance.get_dynamic_partitions(TRANSCRIPTS.name)
+    again = daemon_tick(instance, inbox, lost.cursor)
+    assert again.dynamic_partitions_requests == lost.dynamic_partitions_requests
+    assert [r.tags for r in again.run_requests] == [r.tags for r in lost.run_requests]
+    assert "4 already taken" in daemon_tick(instance, inbox, None).skip_reason.skip_message
 
 
 def test_inbox_sensor_marks_a_file_too_slow_to_read_as_failed_and_goes_on(

@@ -59,6 +59,10 @@ def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) ->
     looked = scan.to_look_at(current)
     keys = {path: partition_key(qualia.inbox_dir, Path(path)) for path in looked}
     recorded = recorded_files(context.instance, set(keys.values()))
+    existing = context.instance.get_dynamic_partitions(TRANSCRIPTS.name) if recorded else None
+    # A file recorded without its partition (a tick lost between storing the two) is read as new again.
+    registered = set(existing or ())
+    recorded = {key: known for key, known in recorded.items() if key in registered}
     # Recorded as they are (by an earlier look, `qualia run`, the API): nothing to wait for or read.
     known = {path for path, key in keys.items() if key in recorded and recorded[key].look == looked[path]}
     unknown = {path: look for path, look in looked.items() if path not in known}
@@ -87,14 +91,17 @@ def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) ->
     taken = [looked[path] for path in known] + [found.look for found in seen.values()]
     cursor = scan.advanced(taken, {**arriving, **left}, len(left)).to_json()
     paths = {key: Path(path) for path, key in keys.items()}
-    # Every file read gets its look recorded, a touched file with the same content too (same data version).
-    observations = [inbox_file_observation(key, paths[key], seen[key]) for key in sorted(seen)]
+    # Every file read gets its look recorded, a touched file with the same content too (same data version),
+    # here and in batches: as the tick's asset events, the daemon stored them one by one (20 ms each) before
+    # it created the tick's runs.
+    report_runless_events(context.instance, [inbox_file_observation(k, paths[k], seen[k]) for k in sorted(seen)])
     if not arrived:
         reason = f"no new or changed transcripts ({len(current)} in inbox, {len(arriving)} still arriving)"
         if known:
             reason += f"; {len(known)} already taken as they are"
-        return dg.SensorResult(skip_reason=reason, cursor=cursor, asset_events=observations)
-    existing = context.instance.get_dynamic_partitions(TRANSCRIPTS.name)
+        return dg.SensorResult(skip_reason=reason, cursor=cursor)
+    if existing is None:
+        existing = context.instance.get_dynamic_partitions(TRANSCRIPTS.name)
     new_keys = sorted(set(arrived) - set(existing))
     return dg.SensorResult(
         run_requests=transcript_run_requests(
@@ -107,7 +114,6 @@ def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) ->
             first_size=qualia.batch_size if scan.waiting else FIRST_RANGE_SIZE,
         ),
         dynamic_partitions_requests=[TRANSCRIPTS.build_add_request(new_keys)] if new_keys else [],
-        asset_events=observations,
         cursor=cursor,
     )
 
