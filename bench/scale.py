@@ -208,7 +208,7 @@ def register_corpus(instance: dg.DagsterInstance, inbox: Path, qualia: QualiaRes
     batches, as the batching event log writes a run's events); the corpus search index file. Returns the
     files' digests (for the ledger baseline)."""
     from qualia_pipelines.orchestration.corpus_assets import CORPUS_ASSETS, search_file
-    from qualia_pipelines.orchestration.dagster_private import runless_entry
+    from qualia_pipelines.orchestration.instance import report_runless_events
     from qualia_pipelines.orchestration.schedules import per_transcript_assets
 
     looks = observe(inbox)
@@ -224,11 +224,7 @@ def register_corpus(instance: dg.DagsterInstance, inbox: Path, qualia: QualiaRes
         for key in keys.values()
     ]
     events += [dg.AssetMaterialization(asset) for asset in CORPUS_ASSETS]
-    now = time.time()
-    for start in range(0, len(events), 2000):
-        instance.event_log_storage.store_event_batch(
-            [runless_entry(event, now) for event in events[start : start + 2000]]
-        )
+    report_runless_events(instance, events, batch_size=2000)
     search_file(Path(qualia.outputs)).parent.mkdir(parents=True, exist_ok=True)
     search_file(Path(qualia.outputs)).touch()
     return digests

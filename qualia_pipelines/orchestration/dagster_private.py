@@ -30,8 +30,9 @@ Each name, why Qualia needs it, and the tests that break first if it moves:
   as runs of the ``qualia`` code location, with the origins the webserver's workspace gives the daemon's runs
   (runs.py; test_ops::test_a_broken_file_fails_once_until_it_changes_or_a_retry_is_asked).
 - ``runless_entry`` (``DagsterEvent``, ``StepMaterializationData``, ``AssetObservationData``, ``RUNLESS_*``):
-  the entry ``report_runless_asset_event`` stores, built so that bench/scale.py can store a processed corpus
-  of 100,000 transcripts in batches (test_instance::test_runless_entries_store_what_reporting_stores).
+  the entry ``report_runless_asset_event`` stores, built so that many can be stored in one batch: the inbox
+  observations of the sensor, `qualia run` and the API, and bench/scale.py's processed corpus of 100,000
+  transcripts (instance.report_runless_events; test_instance::test_runless_entries_store_what_reporting_stores).
 - ``DefsStateStorage``, in tests/conftest.py only: asserts that no instance or sensor context is left open
   between tests.
 - ``CachingStaleStatusResolver``, ``StaleStatus``, ``LoadingContextForTest``, in tests/test_orchestration.py

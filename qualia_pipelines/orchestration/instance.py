@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from dagster import AssetObservation, DagsterEventType, DagsterInstance
+from dagster import AssetMaterialization, AssetObservation, DagsterEventType, DagsterInstance
 from filelock import FileLock
 
 from qualia_pipelines.orchestration.dagster_private import (
@@ -110,6 +110,8 @@ class QualiaInstance(DagsterInstance):
     def _store_deferred(self, run_id: str) -> None:
         with self._deferred_lock:
             held = self._deferred.pop(run_id, [])
+        if not held:  # the common case: called before every other event of every run
+            return
         batch = str(uuid.uuid4())
         for index, event in enumerate(held):
             super().handle_new_event(event, batch_metadata=DagsterEventBatchMetadata(batch, index == len(held) - 1))
@@ -204,16 +206,20 @@ def _last_per_asset_and_type(stored: list[tuple[EventLogEntry, int]]) -> list[tu
     return list(last.values())
 
 
-def report_runless_events(instance: DagsterInstance, events: Sequence[AssetObservation]) -> None:
-    """Store what ``report_runless_asset_event`` stores for each event, in batches of ``EVENT_BATCH_SIZE``.
+def report_runless_events(
+    instance: DagsterInstance,
+    events: Sequence[AssetMaterialization | AssetObservation],
+    batch_size: int = EVENT_BATCH_SIZE,
+) -> None:
+    """Store what ``report_runless_asset_event`` stores for each event, in batches of ``batch_size``.
 
-    `qualia run` and the API record every inbox file they read before planning runs; one by one, each cost
+    The inbox sensor, `qualia run` and the API record every inbox file they read; one by one, each cost
     a transaction per shard (20 ms).
     """
     now = time.time()
     entries = [runless_entry(event, now) for event in events]
-    for start in range(0, len(entries), EVENT_BATCH_SIZE):
-        instance.event_log_storage.store_event_batch(entries[start : start + EVENT_BATCH_SIZE])
+    for start in range(0, len(entries), batch_size):
+        instance.event_log_storage.store_event_batch(entries[start : start + batch_size])
 
 
 def _deferrable(event: EventLogEntry) -> bool:
