@@ -23,7 +23,7 @@ from qualia_plugins.sentiment_analyzer import plugin as sentiment_plugin
 from qualia_pipelines import __version__
 from qualia_pipelines.core.alerts import AlertError, signature
 from qualia_pipelines.core.figures import plotly_js_path
-from qualia_pipelines.core.inbox import PENDING_LIMIT
+from qualia_pipelines.core.inbox import PENDING_LIMIT, InboxScan, Observation
 from qualia_pipelines.core.settings import Settings
 from qualia_pipelines.definitions import definitions_for
 from qualia_pipelines.orchestration.assets import inbox_file, plugin_assets, plugin_breaker, transcript
@@ -659,6 +659,54 @@ def test_inbox_sensor_without_its_cursor_recognises_what_the_instance_recorded(
     assert not read.run_requests  # read once, the same content: its look recorded, nothing run
     assert [event.partition for event in observed_since(instance, mark)] == ["older_qualia.txt"]
     assert "5 already taken" in daemon_tick(instance, inbox, None).skip_reason.skip_message
+
+
+def test_a_lost_cursor_is_made_good_a_bounded_number_of_files_per_tick(
+    instance: dg.DagsterInstance, inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a cursor every file may have changed. A tick compares at most LOOK_LIMIT files with what the
+    instance recorded (oldest change first) and the next ticks go on from there, so a tick costs the same at
+    100,000 files (one look at all of them would outlast Dagster's sensor timeout); a file changed meanwhile
+    is found when its turn comes."""
+    text = SAMPLES["txt_pt"].read_bytes()
+    for number in range(6):
+        (inbox / f"extra_{number}.txt").write_bytes(text + str(number).encode())
+    old = time.time() - 60
+    for path in sorted(inbox.iterdir()):
+        os.utime(path, (old, old))
+        time.sleep(0.02)  # a ctime of its own (the kernel's clock for file times is coarse)
+    assert len(daemon_tick(instance, inbox, None).dynamic_partitions_requests[0].partition_keys) == 10
+    edited = inbox / "extra_0.txt"
+    edited.write_bytes(text + b"edited")
+    os.utime(edited, (old, old))  # the newest change of all
+    monkeypatch.setattr("qualia_pipelines.core.inbox.LOOK_LIMIT", 4)
+    mark = last_observation_id(instance)
+    first = daemon_tick(instance, inbox, None)
+    assert "4 already taken as they are; 6 more to look at" in first.skip_reason.skip_message
+    second = daemon_tick(instance, inbox, first.cursor)
+    assert "4 already taken as they are; 2 more to look at" in second.skip_reason.skip_message
+    assert not observed_since(instance, mark)  # recognised, nothing read
+    third = daemon_tick(instance, inbox, second.cursor)
+    assert [request.partition_key for request in third.run_requests] == ["extra_0.txt"]
+    assert [event.partition for event in observed_since(instance, mark)] == ["extra_0.txt"]
+    idle = daemon_tick(instance, inbox, third.cursor)
+    assert "more to look at" not in idle.skip_reason.skip_message and not idle.run_requests
+
+
+def test_a_look_over_its_limit_keeps_files_changed_in_the_same_clock_tick_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A coarse clock gives many files one ctime; cutting between them would hold the watermark where it is
+    and look at the same files forever. Pending files come first, whatever their ctime."""
+    monkeypatch.setattr("qualia_pipelines.core.inbox.LOOK_LIMIT", 3)
+    current = {f"/in/{n}.txt": Observation(10, 1, 100 if n < 5 else 200 + n, 1) for n in range(8)}
+    scan = InboxScan(pending={"/in/7.txt": current["/in/7.txt"]})
+    looked, later = scan.to_look_at(current)
+    assert list(looked) == ["/in/7.txt", "/in/0.txt", "/in/1.txt", "/in/2.txt", "/in/3.txt", "/in/4.txt"]
+    assert list(later) == ["/in/5.txt", "/in/6.txt"]
+    after = scan.advanced(list(looked.values()), {}, 0, later.values())
+    assert after.watermarks == {1: 205} and after.waiting == 2 and not after.pending
+    assert list(after.to_look_at(current)[0]) == ["/in/5.txt", "/in/6.txt", "/in/7.txt"]
 
 
 def test_a_tick_lost_after_recording_its_files_takes_them_again(instance: dg.DagsterInstance, inbox: Path) -> None:

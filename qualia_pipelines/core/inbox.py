@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
@@ -95,6 +95,11 @@ class Known:
     digest: str
 
 
+LOOK_LIMIT = 2_000
+"""Files one look compares with what was recorded of them (a few indexed queries per 500). Without a watermark
+(a lost cursor) every file may have changed, and one look at 100,000 would outlast the sensor's time limit:
+the next looks go on where it stopped."""
+
 PENDING_LIMIT = 32
 """Files a cursor remembers as still arriving (a few KB); any more are found again by their ctime (see
 ``advanced``)."""
@@ -119,7 +124,7 @@ class InboxScan:
     """Files looked at but not taken, as they were (still arriving, or unreadable for now): a file unchanged
     at the next look has settled."""
     waiting: int = 0
-    """Settled files left for the next tick by the intake limits."""
+    """Files left for the next tick by the intake limits: settled but not read, or not looked at."""
 
     def to_json(self) -> str:
         return json.dumps(
@@ -143,35 +148,62 @@ class InboxScan:
             waiting=state["waiting"],
         )
 
-    def to_look_at(self, current: dict[str, Observation]) -> dict[str, Observation]:
-        """The files that may have changed since they were taken: changed at or after their filesystem's
-        watermark (or on a filesystem not seen before), and those pending."""
-        return {
+    def to_look_at(self, current: dict[str, Observation]) -> tuple[dict[str, Observation], dict[str, Observation]]:
+        """The files that may have changed since they were taken (changed at or after their filesystem's
+        watermark, or on a filesystem not seen before, and those pending), at most about ``LOOK_LIMIT`` of
+        them; and the rest, left for the next looks.
+
+        The pending files come first, then the oldest changes, with every file changed in the same clock
+        tick as the last one chosen (so a coarse clock cannot hold the watermark in place), and the next look
+        goes on from there.
+        """
+        candidates = {
             path: look
             for path, look in current.items()
             if path in self.pending or look.ctime_ns >= self.watermarks.get(look.device, -1)
         }
+        if len(candidates) <= LOOK_LIMIT:
+            return candidates, {}
+        order = sorted(candidates, key=lambda path: (path not in self.pending, candidates[path].ctime_ns, path))
+        last = candidates[order[LOOK_LIMIT - 1]].ctime_ns
+        cut = LOOK_LIMIT
+        while cut < len(order) and candidates[order[cut]].ctime_ns == last:
+            cut += 1
+        return {path: candidates[path] for path in order[:cut]}, {path: candidates[path] for path in order[cut:]}
 
-    def advanced(self, taken: list[Observation], not_taken: dict[str, Observation], waiting: int) -> InboxScan:
-        """The state after a look that took ``taken`` and left ``not_taken`` (arriving, unreadable for now, or
-        over the intake limits).
+    def advanced(
+        self,
+        taken: list[Observation],
+        not_taken: dict[str, Observation],
+        waiting: int,
+        later: Collection[Observation] = (),
+    ) -> InboxScan:
+        """The state after a look that took ``taken``, left ``not_taken`` (arriving, unreadable for now, or
+        over the intake limits, ``waiting`` of them settled) and did not look at ``later`` (over
+        ``LOOK_LIMIT``).
 
         Each filesystem's watermark moves up to the newest change taken on it, but never past the local clock
         (a file whose ctime lies ahead of it is looked at until it is not), and never past a file left
         behind that the cursor does not remember: the first ``PENDING_LIMIT`` files left (by ctime) are
-        remembered, and the rest keep the watermark at or below their ctime, so the next look finds them
-        again. A drop of 10,000 files taken over many ticks therefore costs the cursor nothing.
+        remembered, and the rest, like the files not looked at, keep the watermark at or below their ctime,
+        so the next look finds them again. A drop of 10,000 files taken over many ticks therefore costs the
+        cursor nothing.
         """
         marks = dict(self.watermarks)
         for look in taken:
             marks[look.device] = max(marks.get(look.device, -1), look.ctime_ns)
+        unlooked: dict[int, int] = {}
+        for look in later:  # every change before the first of them has been looked at
+            unlooked[look.device] = min(unlooked.get(look.device, look.ctime_ns), look.ctime_ns)
+        marks.update(unlooked)
         oldest_first = sorted(not_taken, key=lambda path: (not_taken[path].ctime_ns, path))
         pending = {path: not_taken[path] for path in oldest_first[:PENDING_LIMIT]}
         for path in oldest_first[PENDING_LIMIT:]:
             look = not_taken[path]
             marks[look.device] = min(marks.get(look.device, look.ctime_ns), look.ctime_ns)
         now = time.time_ns()
-        return InboxScan({device: min(mark, now) for device, mark in marks.items()}, pending, waiting)
+        state = {device: min(mark, now) for device, mark in marks.items()}
+        return InboxScan(state, pending, waiting + len(later))
 
 
 class InboxConflictError(QualiaError):

@@ -56,7 +56,7 @@ BREAKER_INTERVAL_S = 30
 def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) -> dg.SensorResult:
     scan = InboxScan.from_json(context.cursor)
     current = observe(qualia.inbox_dir)
-    looked = scan.to_look_at(current)
+    looked, later = scan.to_look_at(current)
     keys = {path: partition_key(qualia.inbox_dir, Path(path)) for path in looked}
     recorded = recorded_files(context.instance, set(keys.values()))
     existing = context.instance.get_dynamic_partitions(TRANSCRIPTS.name) if recorded else None
@@ -86,10 +86,13 @@ def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) ->
             if not _readable(Path(path), qualia):
                 unreadable.add(key)
         deadline = deadline or time.monotonic() + qualia.sensor_tick_budget_s
-    if left:
-        context.log.info(f"took {len(arrived)} new files; {len(left)} more wait for the next tick")
+    if left or later:
+        context.log.info(
+            f"took {len(arrived)} new files; {len(left)} more wait for the next tick, "
+            f"and {len(later)} that may have changed are looked at from then"
+        )
     taken = [looked[path] for path in known] + [found.look for found in seen.values()]
-    cursor = scan.advanced(taken, {**arriving, **left}, len(left)).to_json()
+    cursor = scan.advanced(taken, {**arriving, **left}, len(left), later.values()).to_json()
     paths = {key: Path(path) for path, key in keys.items()}
     # Every file read gets its look recorded, a touched file with the same content too (same data version),
     # here and in batches: as the tick's asset events, the daemon stored them one by one (20 ms each) before
@@ -99,6 +102,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) ->
         reason = f"no new or changed transcripts ({len(current)} in inbox, {len(arriving)} still arriving)"
         if known:
             reason += f"; {len(known)} already taken as they are"
+        if later:
+            reason += f"; {len(later)} more to look at from the next tick"
         return dg.SensorResult(skip_reason=reason, cursor=cursor)
     if existing is None:
         existing = context.instance.get_dynamic_partitions(TRANSCRIPTS.name)
@@ -150,12 +155,18 @@ def recorded_files(instance: dg.DagsterInstance, keys: set[str]) -> dict[str, Kn
 
 
 def latest_inbox_observations(instance: dg.DagsterInstance, keys: set[str]) -> list[dg.EventLogRecord]:
-    """The last ``inbox_file`` observation of each of ``keys`` that has one. One query for the latest records'
-    ids (of ``keys``, or of every partition when there are many), then one per 500 records."""
+    """The last ``inbox_file`` observation of each of ``keys`` that has one: the latest records' ids (of
+    ``keys``, 500 per query, or of every partition in one query when there are many), then one query per 500
+    records. At 100,000 partitions, 2,000 keys take 0.05 s of ids and every partition 0.3-0.4 s."""
     asset_key = dg.AssetKey(INBOX_FILE_ASSET)
-    latest = instance.get_latest_storage_id_by_partition(
-        asset_key, dg.DagsterEventType.ASSET_OBSERVATION, partitions=keys if len(keys) <= _QUERY_CHUNK else None
-    )
+    observed = dg.DagsterEventType.ASSET_OBSERVATION
+    if len(keys) > _MANY_KEYS:
+        latest = instance.get_latest_storage_id_by_partition(asset_key, observed)
+    else:
+        ordered, latest = sorted(keys), {}
+        for start in range(0, len(ordered), _QUERY_CHUNK):
+            chunk = set(ordered[start : start + _QUERY_CHUNK])
+            latest.update(instance.get_latest_storage_id_by_partition(asset_key, observed, partitions=chunk))
     ids = sorted(latest[key] for key in keys if key in latest)
     records: list[dg.EventLogRecord] = []
     for start in range(0, len(ids), _QUERY_CHUNK):
@@ -173,6 +184,7 @@ def observed_data_version(record: dg.EventLogRecord) -> str | None:
 
 
 _QUERY_CHUNK = 500
+_MANY_KEYS = 5_000
 
 
 def _recorded_look(metadata: Mapping[str, dg.MetadataValue]) -> Observation | None:
