@@ -24,9 +24,10 @@ stored as the batching event log stores a run's events), then measures on the re
   with 1,200 distinct words, Zipf-like counts, 4 speakers and a sentiment; the store is written directly in
   its documented layout, by DuckDB): taking the drop in, then computing the four corpus tables and writing
   them as Parquet, in a child process whose peak RSS is reported (targets at 100,000: <= 30 s, <= 1.5 GB);
-- the nightly backup (a restic snapshot) after a drop of 100 meetings into outputs of N meetings (8 files of
-  8 KB each, incompressible; the first snapshot is setup): seconds and bytes added, against the bytes the drop
-  wrote (target at 100,000: <= 60 s, <= about 3x the new data);
+- the nightly backup (a restic snapshot) after a drop of 100 meetings into outputs of N meetings (each with
+  the 21 files in 12 folders a real one-hour meeting leaves, the dropped ones at their real sizes, random
+  bytes; the first snapshot is setup): seconds and bytes added, against the bytes the drop wrote (target at
+  100,000: <= 60 s, <= about 3x the new data);
 - search over a full-text index of N one-hour meetings (600 utterances of 12 words each, drawn from the
   samples' vocabulary): the index update for a drop of 100 meetings, and the p95 of 40 queries (words,
   phrases, prefixes, with and without filters) (targets at 100,000: <= 30 s and <= 300 ms);
@@ -48,6 +49,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -396,20 +398,25 @@ def store_case(count: int) -> dict[str, float]:
 
 
 def backup_figures(count: int) -> dict[str, float]:
-    """The backup after a drop of 100 meetings into outputs of ``count``: seconds, bytes added, drop bytes."""
+    """The backup after a drop of 100 meetings into outputs of ``count``: seconds, bytes added, drop bytes.
+
+    Every meeting leaves the files a real one-hour meeting leaves (names and folders), so restic lists as many
+    entries per folder as it would; the meetings already backed up are small (their bytes were stored by an
+    earlier night and cost this one nothing), the dropped ones have their real sizes, incompressible."""
     from qualia_pipelines.core.backup import create_backup
 
+    layout = one_hour_outputs()["layout"]
     folder = Path(tempfile.mkdtemp(prefix=f"qualia-backup-{count}-"))
     try:
         outputs = folder / "outputs"
-        write_meeting_outputs(outputs, range(count))
+        write_meeting_outputs(outputs, range(count), layout, small=True)
         build_s, _ = timed(lambda: create_backup({"outputs": outputs}, folder / "backups"))
         before = folder_bytes(folder / "backups")
-        dropped = write_meeting_outputs(outputs, range(count, count + DROP))
+        dropped = write_meeting_outputs(outputs, range(count, count + DROP), layout)
         backup_s, _ = timed(lambda: create_backup({"outputs": outputs}, folder / "backups"))
         growth = (folder_bytes(folder / "backups") - before) / dropped
         return {"first backup s (setup)": build_s, "backup after a drop of 100 s": backup_s,
-                "backup repository growth / drop bytes": growth}  # fmt: skip
+                "backup repository growth / drop bytes": growth, "drop bytes MB": dropped / 1e6}  # fmt: skip
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -418,14 +425,16 @@ def folder_bytes(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
-def write_meeting_outputs(outputs: Path, numbers: range) -> int:
-    """8 files of 8 KB (incompressible) per meeting, in 8 asset folders, as a processed meeting leaves them."""
+def write_meeting_outputs(outputs: Path, numbers: range, layout: dict[str, int], small: bool = False) -> int:
+    """Each meeting's files as ``layout`` names them (``{key}`` its partition key) with random bytes: as many
+    as the layout says, or 64 when ``small``. Returns the bytes written."""
     written = 0
     for number in numbers:
-        for asset in range(8):
-            path = outputs / f"asset_{asset}" / f"meeting_{number:06d}.json"
+        key = f"meeting_{number:06d}.vtt"
+        for name, size in layout.items():
+            path = outputs / name.format(key=key)
             path.parent.mkdir(parents=True, exist_ok=True)
-            written += path.write_bytes(os.urandom(8192))
+            written += path.write_bytes(os.urandom(64 if small else size))
     return written
 
 
@@ -530,9 +539,11 @@ def build_store(folder: Path, count: int) -> None:
     (folder / "state.json").write_text(json.dumps(state), encoding="utf-8")
 
 
-def outputs_per_meeting() -> tuple[float, float]:
-    """Bytes of outputs per one-hour meeting (two of them, pt and en, through `qualia run` on a fresh
-    instance), and the bytes written once per outputs folder (the shared plotly.js copies, corpus tables)."""
+@cache
+def one_hour_outputs() -> dict[str, Any]:
+    """What two one-hour meetings (pt and en) leave in the outputs through `qualia run` on a fresh instance:
+    the bytes per meeting, the bytes written once per outputs folder (the shared plotly.js copies, corpus
+    tables), and the pt meeting's files (path below the outputs with ``{key}`` for its key -> bytes)."""
     from engine import build_vtt
 
     work = Path(tempfile.mkdtemp(prefix="qualia-outputs-"))
@@ -544,10 +555,18 @@ def outputs_per_meeting() -> tuple[float, float]:
         (work / "dagster_home").mkdir()
         qualia = Path(sys.executable).with_name("qualia")
         subprocess.run([str(qualia), "run"], cwd=work, env=environment, check=True, capture_output=True, timeout=600)
-        files = [path for path in (work / "data" / "outputs").rglob("*") if path.is_file()]
-        per_meeting = sum(path.stat().st_size for path in files if path.name.startswith(tuple(keys))) / len(keys)
-        shared = sum(path.stat().st_size for path in files if not path.name.startswith(tuple(keys)))
-        return per_meeting, shared
+        outputs = work / "data" / "outputs"
+        files = [path for path in outputs.rglob("*") if path.is_file()]
+        layout = {
+            str(path.relative_to(outputs)).replace(keys[0], "{key}"): path.stat().st_size
+            for path in files
+            if path.name.startswith(keys[0])
+        }
+        return {
+            "per meeting": sum(path.stat().st_size for path in files if path.name.startswith(tuple(keys))) / len(keys),
+            "shared": sum(path.stat().st_size for path in files if not path.name.startswith(tuple(keys))),
+            "layout": layout,
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -600,7 +619,8 @@ def main() -> None:
         print(f"{name:<44}{shown}{growth_exponent(values, sizes):>9}")
     if args.only:
         return
-    per_meeting, shared = outputs_per_meeting()
+    real = one_hour_outputs()
+    per_meeting, shared = real["per meeting"], real["shared"]
     print(
         f"outputs per one-hour meeting: {per_meeting / 1000:.0f} KB (target <= 600 KB); once per outputs folder: "
         f"{shared / 1e6:.1f} MB (plotly.js beside the charts and reports, corpus tables)"

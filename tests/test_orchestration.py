@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import textwrap
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -432,7 +433,10 @@ def just_written(folder: Path) -> None:
 
 
 def inbox_tick(instance: dg.DagsterInstance, inbox: Path, cursor: str | None) -> dg.SensorResult:
-    return sensor_tick(inbox_sensor, instance=instance, cursor=cursor, resources={"qualia": resources(inbox)["qualia"]})
+    """A tick that leaves files written just now for the next tick (no waiting within it): ticks back to back
+    stand for ticks the daemon's interval apart."""
+    qualia = QualiaResource(inbox=str(inbox), max_bytes=50 * 1024 * 1024, sensor_settle_wait_s=0)
+    return sensor_tick(inbox_sensor, instance=instance, cursor=cursor, resources={"qualia": qualia})
 
 
 def daemon_tick(instance: dg.DagsterInstance, inbox: Path, cursor: str | None) -> dg.SensorResult:
@@ -462,7 +466,7 @@ def observed_since(instance: dg.DagsterInstance, storage_id: int) -> list[dg.Ass
 def test_inbox_sensor_takes_a_bounded_number_of_new_files_per_tick(instance: dg.DagsterInstance, inbox: Path) -> None:
     for number in range(8):  # 12 transcripts in all
         shutil.copy(SAMPLES["txt_pt"], inbox / f"extra_{number}.txt")
-    qualia = QualiaResource(inbox=str(inbox), max_bytes=50 * 1024 * 1024, sensor_max_files=6)
+    qualia = QualiaResource(inbox=str(inbox), max_bytes=50 * 1024 * 1024, sensor_max_files=6, sensor_settle_wait_s=0)
 
     def tick(cursor: str | None) -> dg.SensorResult:
         return stored(
@@ -500,7 +504,7 @@ def test_a_drop_bigger_than_a_tick_is_taken_whole_and_costs_the_cursor_nothing(
     for number in range(10):
         (inbox / f"archived_{number}.txt").write_bytes(text + b"archived" + str(number).encode())
         os.utime(inbox / f"archived_{number}.txt", (old, old))
-    qualia = QualiaResource(inbox=str(inbox), max_bytes=50 * 1024 * 1024, sensor_max_files=40)
+    qualia = QualiaResource(inbox=str(inbox), max_bytes=50 * 1024 * 1024, sensor_max_files=40, sensor_settle_wait_s=0)
 
     def tick(cursor: str | None, resource: QualiaResource = qualia) -> dg.SensorResult:
         return stored(
@@ -580,6 +584,34 @@ def test_inbox_sensor_new_changed_growing_and_unreadable_files(instance: dg.Dags
     os.utime(archived, (time.time() - 60, time.time() - 60))
     at_first_look = daemon_tick(instance, inbox, unreadable.cursor)
     assert [r.partition_key for r in at_first_look.run_requests] == ["archived_en.txt"]
+
+
+def test_a_tick_waits_for_files_written_just_now_and_takes_those_that_stay_quiet(
+    instance: dg.DagsterInstance, inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A drop copied in just now is taken by the tick that first sees it, once the quiet period has passed,
+    not a tick later; a file written to during the wait is left for the next look."""
+    monkeypatch.setattr("qualia_pipelines.core.inbox.QUIET_S", 2.0)
+    just_written(inbox)
+    growing = inbox / "still_copying.txt"
+    growing.write_text("[00:00:01] Ana: Começando a reunião.\n")
+
+    def write_more() -> None:
+        with growing.open("a") as handle:
+            handle.write("[00:00:05] Bia: Ainda chegando.\n")
+
+    threading.Timer(0.2, write_more).start()  # while the tick waits
+    qualia = QualiaResource(inbox=str(inbox), max_bytes=50 * 1024 * 1024, sensor_settle_wait_s=3)
+    started = time.monotonic()
+    first = stored(instance, sensor_tick(inbox_sensor, instance=instance, cursor=None, resources={"qualia": qualia}))
+    assert time.monotonic() - started >= 1.9  # it waited for the quiet period
+    keys = ["customer_interview_en.vtt", "planning_en.docx", "retro_pt.txt", "weekly_sync_pt.vtt"]
+    assert first.dynamic_partitions_requests[0].partition_keys == keys
+    assert list(json.loads(first.cursor)["pending"]) == [str(growing)]
+    second = stored(
+        instance, sensor_tick(inbox_sensor, instance=instance, cursor=first.cursor, resources={"qualia": qualia})
+    )
+    assert [request.partition_key for request in second.run_requests] == ["still_copying.txt"]
 
 
 def test_inbox_sensor_state_stays_small_and_changes_are_still_seen(

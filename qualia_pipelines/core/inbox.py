@@ -1,9 +1,10 @@
 """Noticing files that have finished arriving in a folder.
 
 A file is settled once its size and modification time are the same at two
-looks taken some time apart, or, at its first look, once nothing has written
-to it for a quiet period: a transcript still being copied keeps changing and
-is left for a later look. Shared by `qualia watch` and the inbox sensor.
+looks taken some time apart, or once nothing has written to it for a quiet
+period (at its first look, or after waiting for that): a transcript still being
+copied keeps changing and is left for a later look. Shared by `qualia watch`
+and the inbox sensor.
 """
 
 from __future__ import annotations
@@ -85,6 +86,23 @@ def settled(previous: dict[str, Observation], current: dict[str, Observation], n
         for path, now in current.items()
         if previous.get(path) == now or (path not in previous and now.mtime_ns <= quiet_before)
     ]
+
+
+def settled_after_waiting(arriving: dict[str, Observation], longest_s: float) -> list[str]:
+    """Paths of ``arriving`` (written within QUIET_S) unchanged and untouched for QUIET_S once the newest of
+    them has been, waiting for that at most ``longest_s``: a drop copied in just now is taken QUIET_S after
+    its last write rather than at a later look."""
+    if not arriving or longest_s <= 0:
+        return []
+    newest_ns = max(look.mtime_ns for look in arriving.values())
+    time.sleep(min(longest_s, max(0.0, (newest_ns - time.time_ns()) / 1e9 + QUIET_S)))
+    again: dict[str, Observation] = {}
+    for path in arriving:
+        try:
+            again[path] = Observation.of(os.stat(path))
+        except OSError:  # vanished meanwhile
+            continue
+    return [path for path in settled({}, again) if again[path] == arriving[path]]
 
 
 @dataclass(frozen=True)

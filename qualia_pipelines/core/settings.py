@@ -27,6 +27,7 @@ _ENV_FIELDS = {
     "QUALIA_BATCH_SIZE": "batch_size",
     "QUALIA_SENSOR_MAX_FILES": "sensor_max_files",
     "QUALIA_SENSOR_TICK_BUDGET_S": "sensor_tick_budget_s",
+    "QUALIA_SENSOR_SETTLE_WAIT_S": "sensor_settle_wait_s",
     "QUALIA_CACHE_DIR": "cache_dir",
     "QUALIA_MAX_FILE_MB": "max_file_mb",
     "QUALIA_WORK_TIMEOUT_S": "work_timeout_s",
@@ -92,6 +93,13 @@ class Settings(BaseModel):
         gt=0,
         description="Seconds an inbox sensor tick goes on hashing and checking new files (oldest first) after the "
         "first one; the rest wait for the next tick, so a drop of thousands of files never makes one slow tick.",
+    )
+    sensor_settle_wait_s: float = Field(
+        5.0,
+        ge=0,
+        le=30,
+        description="Seconds an inbox sensor tick waits for files written just now to go 5 s without a write, "
+        "then takes those unchanged, rather than leaving them for the next tick (0: leave them).",
     )
     breaker_failures: int = Field(5, ge=1, description="Failures within the window that open a plugin's breaker.")
     breaker_window_s: float = Field(300.0, gt=0, description="Window in which failures are counted, seconds.")

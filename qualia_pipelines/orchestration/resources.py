@@ -46,6 +46,7 @@ class QualiaResource(dg.ConfigurableResource):
     batch_size: int = Settings.model_fields["batch_size"].default
     sensor_max_files: int = Settings.model_fields["sensor_max_files"].default
     sensor_tick_budget_s: float = Settings.model_fields["sensor_tick_budget_s"].default
+    sensor_settle_wait_s: float = Settings.model_fields["sensor_settle_wait_s"].default
     outputs: str = "data/outputs"
     """The IO manager's base_dir (resources_for gives both the same): where partitions' paths point."""
     backups: str = "data/backups"
@@ -220,6 +221,7 @@ def resources_for(settings: Settings) -> dict[str, Any]:
             batch_size=settings.batch_size,
             sensor_max_files=settings.sensor_max_files,
             sensor_tick_budget_s=settings.sensor_tick_budget_s,
+            sensor_settle_wait_s=settings.sensor_settle_wait_s,
             outputs=str(settings.outputs_dir),
             backups=str(settings.backups_dir),
             retention_days=settings.backup_retention_days,

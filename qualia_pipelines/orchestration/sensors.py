@@ -13,7 +13,7 @@ import dagster as dg
 
 from qualia_pipelines.core.alerts import Alert
 from qualia_pipelines.core.contract import QualiaError
-from qualia_pipelines.core.inbox import InboxScan, Known, Observation, observe, settled
+from qualia_pipelines.core.inbox import InboxScan, Known, Observation, observe, settled, settled_after_waiting
 from qualia_pipelines.core.readers import check_file
 from qualia_pipelines.core.workers import SupervisedWorker, no_state
 from qualia_pipelines.orchestration.assets import breaker_states
@@ -49,7 +49,7 @@ BREAKER_INTERVAL_S = 30
     minimum_interval_seconds=INBOX_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Adds a partition for each new or changed transcript in the inbox once it has stopped growing "
-    "(unchanged between two ticks, or untouched for 5 s when first seen), "
+    "(unchanged between two ticks, or untouched for 5 s: when first seen, or after waiting for that in the tick), "
     "and requests runs: neighbouring new transcripts share one run; a file that cannot be read gets a run of its "
     "own, which fails with the reason and holds up nothing else. Inbox files are only read.",
 )
@@ -67,6 +67,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) ->
     known = {path for path, key in keys.items() if key in recorded and recorded[key].look == looked[path]}
     unknown = {path: look for path, look in looked.items() if path not in known}
     ready = set(settled(scan.pending, unknown))
+    fresh = {path: look for path, look in unknown.items() if path not in ready}
+    ready.update(settled_after_waiting(fresh, qualia.sensor_settle_wait_s))
     arriving = {path: look for path, look in unknown.items() if path not in ready}
     seen: dict[str, Known] = {}  # partition key -> what was found, for files read now
     arrived: dict[str, str] = {}  # partition key -> digest, for new or changed files
