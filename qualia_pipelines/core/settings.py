@@ -91,8 +91,9 @@ class Settings(BaseModel):
     sensor_tick_budget_s: float = Field(
         2.0,
         gt=0,
-        description="Seconds an inbox sensor tick goes on hashing and checking new files (oldest first) after the "
-        "first one; the rest wait for the next tick, so a drop of thousands of files never makes one slow tick.",
+        description="Seconds of an inbox sensor tick's own work (listing the inbox, then hashing and checking new "
+        "files, oldest first; at least half of it for reading) after which the rest wait for the next tick, so a "
+        "drop of thousands of files never makes one slow tick.",
     )
     sensor_settle_wait_s: float = Field(
         5.0,

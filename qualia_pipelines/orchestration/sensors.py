@@ -54,6 +54,7 @@ BREAKER_INTERVAL_S = 30
     "own, which fails with the reason and holds up nothing else. Inbox files are only read.",
 )
 def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) -> dg.SensorResult:
+    started = time.monotonic()
     scan = InboxScan.from_json(context.cursor)
     current = observe(qualia.inbox_dir)
     looked, later = scan.to_look_at(current)
@@ -68,16 +69,17 @@ def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) ->
     unknown = {path: look for path, look in looked.items() if path not in known}
     ready = set(settled(scan.pending, unknown))
     fresh = {path: look for path, look in unknown.items() if path not in ready}
+    waiting_from = time.monotonic()
     ready.update(settled_after_waiting(fresh, qualia.sensor_settle_wait_s))
     arriving = {path: look for path, look in unknown.items() if path not in ready}
+    deadline = reading_deadline(waiting_from - started, qualia.sensor_tick_budget_s)
     seen: dict[str, Known] = {}  # partition key -> what was found, for files read now
     arrived: dict[str, str] = {}  # partition key -> digest, for new or changed files
     unreadable: set[str] = set()
     left: dict[str, Observation] = {}  # settled, but over this tick's limits or unreadable for now
-    deadline = None  # counted from the first file read: that one may also start the checking worker
     for path in sorted(ready, key=lambda path: (looked[path].ctime_ns, path)):  # oldest change first
         look, key = looked[path], keys[path]
-        over = len(arrived) >= qualia.sensor_max_files or (deadline is not None and time.monotonic() > deadline)
+        over = len(arrived) >= qualia.sensor_max_files or (bool(seen) and time.monotonic() > deadline)
         digest = None if over else _sha256(Path(path))
         if digest is None:
             left[path] = look
@@ -87,7 +89,6 @@ def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) ->
             arrived[key] = digest
             if not _readable(Path(path), qualia):
                 unreadable.add(key)
-        deadline = deadline or time.monotonic() + qualia.sensor_tick_budget_s
     if left or later:
         context.log.info(
             f"took {len(arrived)} new files; {len(left)} more wait for the next tick, "
@@ -123,6 +124,14 @@ def inbox_sensor(context: dg.SensorEvaluationContext, qualia: QualiaResource) ->
         dynamic_partitions_requests=[TRANSCRIPTS.build_add_request(new_keys)] if new_keys else [],
         cursor=cursor,
     )
+
+
+def reading_deadline(spent_s: float, budget_s: float) -> float:
+    """When a tick stops reading new files: once its own work (the listing and lookups it has ``spent_s`` on,
+    then reading; not its wait for files to settle) has taken ``budget_s``, so a tick stays short at 100,000
+    files too, with at least half the budget for reading however long the listing took. Each tick reads at
+    least one file all the same."""
+    return time.monotonic() + max(budget_s - spent_s, budget_s / 2)
 
 
 def inbox_file_observation(key: str, path: Path, known: Known) -> dg.AssetObservation:
