@@ -156,9 +156,12 @@ def _serve(connection: Connection, setup: Callable[[], Any], niceness: int, memo
     """The worker's life: limits, state, then one call at a time until the pipe closes.
 
     Ctrl-C is the parent's to handle (it stops its workers); errors go back to the parent, which
-    answers or reports them with their context.
+    answers or reports them with their context. SIGTERM stops the worker even when the parent was started
+    ignoring it (``nohup``, some supervisors): the fork server passes that on, and a worker deaf to it held
+    its parent's exit for ever (multiprocessing terminates daemonic children, then waits for them).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if niceness:
         os.nice(niceness)
     if memory_bytes:
